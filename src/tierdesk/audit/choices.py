@@ -1,0 +1,39 @@
+"""The kinds of audit events. Values are stable strings ``<domain>.<what happened>``.
+
+Adding a kind needs no migration: the field stores the string, this registry names it.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class EventType(models.TextChoices):
+    # Organisations and people
+    ORGANISATION_CREATED = "organisation.created", _("Organisation created")
+    ORGANISATION_UPDATED = "organisation.updated", _("Organisation updated")
+    SITE_CREATED = "site.created", _("Site created")
+    SITE_UPDATED = "site.updated", _("Site updated")
+    USER_CREATED = "user.created", _("User created")
+    USER_UPDATED = "user.updated", _("User updated")
+    TOKEN_CREATED = "token.created", _("API token created")
+    TOKEN_REVOKED = "token.revoked", _("API token revoked")
+    # Desk configuration
+    LINE_CREATED = "line.created", _("Support line created")
+    LINE_UPDATED = "line.updated", _("Support line updated")
+    TEAM_CREATED = "team.created", _("Team created")
+    TEAM_UPDATED = "team.updated", _("Team updated")
+    CATEGORY_CREATED = "category.created", _("Category created")
+    CATEGORY_UPDATED = "category.updated", _("Category updated")
+    PRIORITY_MATRIX_CHANGED = "priority_matrix.changed", _("Priority matrix changed")
+    SETTINGS_CHANGED = "settings.changed", _("Desk settings changed")
+    # Tickets
+    TICKET_CREATED = "ticket.created", _("Ticket created")
+    TICKET_UPDATED = "ticket.updated", _("Ticket updated")
+    TICKET_STATUS_CHANGED = "ticket.status_changed", _("Status changed")
+    TICKET_ASSIGNED = "ticket.assigned", _("Assignment changed")
+    TICKET_ESCALATED = "ticket.escalated", _("Escalated")
+    TICKET_DEESCALATED = "ticket.deescalated", _("Returned to a lower line")
+    TICKET_REOPENED = "ticket.reopened", _("Reopened")
+    TICKET_REPLIED = "ticket.replied", _("Public reply")
+    TICKET_NOTE_ADDED = "ticket.note_added", _("Internal note")
+    TICKET_ATTACHMENT_ADDED = "ticket.attachment_added", _("Attachment added")

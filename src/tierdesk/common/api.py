@@ -1,0 +1,52 @@
+"""Shared pieces of the HTTP API: authentication, error responses, the caller."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja.security import HttpBearer, SessionAuth
+
+from tierdesk.common.errors import DomainError
+
+if TYPE_CHECKING:
+    from tierdesk.accounts.models import User
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>`` for integrations; the token acts as its user."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        from tierdesk.accounts.selectors import user_for_token
+
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class ActiveSessionAuth(SessionAuth):
+    """The browser's session (with CSRF protection on unsafe methods)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        return user if user is not None and user.is_active else None
+
+
+def caller(request: HttpRequest) -> User:
+    """The authenticated user of an API request."""
+    return cast("User", request.auth)  # type: ignore[attr-defined]
+
+
+def error_body(exc: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if exc.field:
+        body["field"] = exc.field
+    return body
+
+
+def unknown_reference(field: str, value: object) -> DomainError:
+    """A referenced object that does not exist or that the caller may not see (same message)."""
+    return DomainError(_("No %(field)s with id %(value)s that you can use.") % {"field": field, "value": value},
+                       field=field, code="unknown_reference")

@@ -1,0 +1,231 @@
+"""API schemas (pydantic) for tickets: what the API accepts and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+from tierdesk.tickets.choices import TRANSITIONS, Channel, EntryKind, Impact, Status, TicketType, Urgency
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+def ref(obj: Any) -> dict[str, Any] | None:
+    return None if obj is None else {"id": obj.pk, "name": str(obj)}
+
+
+class TicketOut(Schema):
+    id: int
+    number: str
+    subject: str
+    type: TicketType
+    status: Status
+    priority: int
+    impact: int
+    urgency: int
+    channel: Channel
+    organisation: Ref
+    requester: Ref
+    line: str
+    team: Ref | None
+    assignee: Ref | None
+    category: Ref | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @staticmethod
+    def resolve_organisation(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.organisation)
+
+    @staticmethod
+    def resolve_requester(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.requester)
+
+    @staticmethod
+    def resolve_line(obj: Any) -> str:
+        return str(obj.current_line.code)
+
+    @staticmethod
+    def resolve_team(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.team)
+
+    @staticmethod
+    def resolve_assignee(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.assignee)
+
+    @staticmethod
+    def resolve_category(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.category)
+
+
+class TicketPageOut(Schema):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    entry_id: int | None
+    is_internal: bool
+    created_at: datetime
+    url: str
+
+    @staticmethod
+    def resolve_url(obj: Any) -> str:
+        return f"/api/v1/attachments/{obj.pk}"
+
+
+class EntryOut(Schema):
+    id: int
+    kind: EntryKind
+    author: Ref | None
+    body: str
+    event: str
+    data: dict[str, Any] | None
+    channel: str
+    created_at: datetime
+    attachments: list[AttachmentOut]
+
+    @staticmethod
+    def resolve_author(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.author)
+
+    @staticmethod
+    def resolve_attachments(obj: Any) -> list[Any]:
+        return list(obj.attachments.all())
+
+
+class TicketDetailOut(TicketOut):
+    description: str
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    escalation_count: int
+    reopen_count: int
+    first_contact_resolution: bool | None
+    allowed_statuses: list[str]
+    can_reply_publicly: bool
+    entries: list[EntryOut]
+    attachments: list[AttachmentOut]
+
+    # The reader decides what is shown: customers get public entries and files only.
+    @staticmethod
+    def resolve_allowed_statuses(obj: Any, context: dict[str, Any]) -> list[str]:
+        user = context["request"].auth
+        return sorted(TRANSITIONS[obj.status]) if user.is_staff_member else []
+
+    @staticmethod
+    def resolve_can_reply_publicly(obj: Any, context: dict[str, Any]) -> bool:
+        from tierdesk.tickets.services import may_reply_publicly
+
+        user = context["request"].auth
+        return may_reply_publicly(obj, user) if user.is_staff_member else True
+
+    @staticmethod
+    def resolve_entries(obj: Any, context: dict[str, Any]) -> list[Any]:
+        from tierdesk.tickets.selectors import conversation
+
+        return conversation(obj, context["request"].auth)
+
+    @staticmethod
+    def resolve_attachments(obj: Any, context: dict[str, Any]) -> list[Any]:
+        from tierdesk.tickets.selectors import ticket_attachments
+
+        return list(ticket_attachments(obj, context["request"].auth))
+
+
+class TicketIn(Schema):
+    subject: str = Field(..., max_length=250)
+    description: str = ""
+    type: TicketType = TicketType.INCIDENT
+    channel: Channel = Channel.API
+    organisation_id: int | None = Field(None, description="Defaults to the caller's organisation.")
+    requester_id: int | None = Field(None, description="Defaults to the caller.")
+    category_id: int | None = None
+    impact: Impact = Impact.MEDIUM
+    urgency: Urgency = Urgency.MEDIUM
+    line: str | None = Field(None, description="Line code, e.g. L1; defaults to the intake line.")
+    team_id: int | None = None
+
+
+class TicketPatch(Schema):
+    subject: str | None = Field(None, max_length=250)
+    description: str | None = None
+    type: TicketType | None = None
+    category_id: int | None = None
+    impact: Impact | None = None
+    urgency: Urgency | None = None
+    requester_id: int | None = None
+    expected_version: int | None = Field(None, description="The version you edited; a newer one is a 409.")
+
+
+class TransitionIn(Schema):
+    status: Status
+    comment: str = ""
+
+
+class AssignIn(Schema):
+    assignee_id: int | None = Field(None, description="null takes the ticket off its assignee.")
+    team_id: int | None = None
+
+
+class LineMoveIn(Schema):
+    line: str = Field(..., description="Target line code, e.g. L2.")
+    reason: str
+    team_id: int | None = None
+
+
+class EntryIn(Schema):
+    body: str
+
+
+class AuditEventOut(Schema):
+    id: int
+    created_at: datetime
+    event_type: str
+    actor: Ref | None
+    actor_label: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    message: str
+    request_id: str
+
+    @staticmethod
+    def resolve_actor(obj: Any) -> dict[str, Any] | None:
+        return ref(obj.actor)
+
+
+class LineOut(Schema):
+    id: int
+    code: str
+    level: int
+    name: str
+    may_contact_customer: bool
+    time_budget_minutes: int | None
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+    line: str
+
+    @staticmethod
+    def resolve_line(obj: Any) -> str:
+        return str(obj.line.code)
+
+
+class CategoryOut(Schema):
+    id: int
+    name: str
+    parent_id: int | None

@@ -1,0 +1,212 @@
+"""Reads of tickets: what a user may see, queues with filters, a ticket's conversation and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+
+from tierdesk.audit.models import AuditEvent
+from tierdesk.audit.selectors import events_for
+from tierdesk.common.pagination import Page, keyset_page
+from tierdesk.tickets.choices import EntryKind
+from tierdesk.tickets.models import Attachment, Team, Ticket, TicketEntry, parse_ticket_number
+
+if TYPE_CHECKING:
+    from tierdesk.accounts.models import User
+
+_SCOPE_ATTR = "_tierdesk_agent_scope"
+
+
+@dataclass(frozen=True)
+class TeamScope:
+    team_id: int
+    line_id: int
+    may_contact_customer: bool
+    serves_all_organisations: bool
+    organisation_ids: frozenset[int]
+
+    def serves(self, organisation_id: int) -> bool:
+        return self.serves_all_organisations or organisation_id in self.organisation_ids
+
+
+@dataclass(frozen=True)
+class AgentScope:
+    """What an agent's teams cover: the lines they are on and the organisations they serve."""
+
+    teams: tuple[TeamScope, ...] = ()
+    line_ids: frozenset[int] = field(default_factory=frozenset)
+    organisation_ids: frozenset[int] = field(default_factory=frozenset)
+    all_organisations: bool = False
+
+    def teams_serving(self, organisation_id: int, line_id: int | None = None) -> list[TeamScope]:
+        return [
+            t for t in self.teams if t.serves(organisation_id) and (line_id is None or t.line_id == line_id)
+        ]
+
+
+def agent_scope(user: User) -> AgentScope:
+    """The agent's teams, lines and organisations; computed once per user object (two queries)."""
+    cached: AgentScope | None = getattr(user, _SCOPE_ATTR, None)
+    if cached is not None:
+        return cached
+    rows = list(
+        Team.objects.filter(members=user, is_active=True, line__is_active=True).values_list(
+            "id", "line_id", "line__may_contact_customer", "serves_all_organisations"
+        )
+    )
+    orgs_by_team: dict[int, set[int]] = {row[0]: set() for row in rows}
+    if rows:
+        through = Team.organisations.through
+        for team_id, org_id in through.objects.filter(team_id__in=orgs_by_team).values_list(
+            "team_id", "organisation_id"
+        ):
+            orgs_by_team[team_id].add(org_id)
+    teams = tuple(
+        TeamScope(
+            team_id=team_id,
+            line_id=line_id,
+            may_contact_customer=may_contact,
+            serves_all_organisations=serves_all,
+            organisation_ids=frozenset(orgs_by_team[team_id]),
+        )
+        for team_id, line_id, may_contact, serves_all in rows
+    )
+    scope = AgentScope(
+        teams=teams,
+        line_ids=frozenset(t.line_id for t in teams),
+        organisation_ids=frozenset().union(*(t.organisation_ids for t in teams)) if teams else frozenset(),
+        all_organisations=any(t.serves_all_organisations for t in teams),
+    )
+    setattr(user, _SCOPE_ATTR, scope)
+    return scope
+
+
+def forget_agent_scope(user: User) -> None:
+    """Drop the cached scope (after team membership changes)."""
+    if hasattr(user, _SCOPE_ATTR):
+        delattr(user, _SCOPE_ATTR)
+
+
+# --- Lists ----------------------------------------------------------------------------------
+
+_LIST_RELATED = ("organisation", "requester", "current_line", "team", "assignee", "category")
+
+# Orderings a queue can be sorted by; each ends with "id" so keyset pagination is exact.
+ORDERINGS: dict[str, list[str]] = {
+    "priority": ["priority", "created_at", "id"],
+    "-created": ["-created_at", "-id"],
+    "created": ["created_at", "id"],
+    "-updated": ["-updated_at", "-id"],
+}
+
+
+@dataclass
+class TicketFilters:
+    """Filters a queue offers; every one is backed by an index (see ``Ticket.Meta.indexes``)."""
+
+    organisation: int | None = None
+    status: list[str] | None = None
+    line: int | None = None
+    team: int | None = None
+    assignee: int | None = None
+    unassigned: bool = False
+    priority: list[int] | None = None
+    type: str | None = None
+    category: int | None = None
+    requester: int | None = None
+    q: str | None = None
+
+    def apply(self, qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        conditions: dict[str, Any] = {}
+        if self.organisation is not None:
+            conditions["organisation_id"] = self.organisation
+        if self.status:
+            conditions["status__in"] = self.status
+        if self.line is not None:
+            conditions["current_line_id"] = self.line
+        if self.team is not None:
+            conditions["team_id"] = self.team
+        if self.assignee is not None:
+            conditions["assignee_id"] = self.assignee
+        if self.unassigned:
+            conditions["assignee__isnull"] = True
+        if self.priority:
+            conditions["priority__in"] = self.priority
+        if self.type:
+            conditions["type"] = self.type
+        if self.category is not None:
+            conditions["category_id"] = self.category
+        if self.requester is not None:
+            conditions["requester_id"] = self.requester
+        qs = qs.filter(**conditions)
+        if self.q:
+            text = self.q.strip()
+            number = parse_ticket_number(text)
+            match = Q(subject__icontains=text)
+            if number is not None:
+                match |= Q(pk=number)
+            qs = qs.filter(match)
+        return qs
+
+
+def ticket_page(
+    user: User, *, filters: TicketFilters, ordering: str = "priority", cursor: str | None = None, limit: int = 50
+) -> Page:
+    """One page of the tickets ``user`` may see, filtered and in a stable order."""
+    qs = filters.apply(Ticket.objects.restrict(user)).select_related(*_LIST_RELATED)
+    return keyset_page(qs, ordering=ORDERINGS[ordering], cursor=cursor, limit=limit)
+
+
+# --- One ticket -----------------------------------------------------------------------------
+
+
+def get_ticket(user: User, ref: str | int, *, action: str = "view") -> Ticket:
+    """The ticket by id or number, if ``user`` may see it; otherwise 404 (never 403)."""
+    pk = ref if isinstance(ref, int) else parse_ticket_number(ref)
+    if pk is None:
+        raise Http404
+    try:
+        return Ticket.objects.restrict(user, action).select_related(*_LIST_RELATED).get(pk=pk)
+    except Ticket.DoesNotExist:
+        raise Http404 from None
+
+
+def conversation(ticket: Ticket, user: User) -> list[TicketEntry]:
+    """The entries ``user`` may read, in order, with their authors and attachments.
+
+    Customers see public replies only; staff see notes and system events too.
+    """
+    entries = ticket.entries.select_related("author")
+    if not user.is_staff_member:
+        entries = entries.filter(kind=EntryKind.PUBLIC)
+    return list(
+        entries.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id"))).order_by(
+            "created_at", "id"
+        )
+    )
+
+
+def ticket_attachments(ticket: Ticket, user: User) -> QuerySet[Attachment]:
+    qs = ticket.attachments.all()
+    if not user.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    return qs.order_by("id")
+
+
+def get_attachment(user: User, attachment_id: int) -> Attachment:
+    """An attachment, only if ``user`` may see its ticket (and, for customers, it is public)."""
+    qs = Attachment.objects.filter(ticket__in=Ticket.objects.restrict(user)).select_related("ticket")
+    if not user.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    try:
+        return qs.get(pk=attachment_id)
+    except Attachment.DoesNotExist:
+        raise Http404 from None
+
+
+def ticket_history(ticket: Ticket) -> QuerySet[AuditEvent]:
+    """Every audited change of the ticket, oldest first (for staff)."""
+    return events_for(ticket)
