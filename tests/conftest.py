@@ -34,8 +34,13 @@ class ApiClient:
         func = getattr(self.client, method)
         url = path if path.startswith("/") else f"/api/v1/{path}"
         if method in ("post", "patch", "put") and "content_type" not in extra and not extra.get("multipart"):
-            return func(url, data=data if data is not None else {}, content_type="application/json",
-                        headers=self.headers, **extra)
+            return func(
+                url,
+                data=data if data is not None else {},
+                content_type="application/json",
+                headers=self.headers,
+                **extra,
+            )
         extra.pop("multipart", None)
         return func(url, data=data, headers=self.headers, **extra)
 

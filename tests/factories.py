@@ -56,14 +56,29 @@ class World:
 
 def build_world() -> World:
     provider = create_organisation(actor=None, name="Provider", short_name="provider", is_provider=True)
-    admin = create_user(actor=None, username="admin", organisation=provider, role=Role.ADMIN, password=PASSWORD,
-                        email="admin@provider.test")
-    org_a = create_organisation(actor=admin, name="Alpha Ltd", short_name="alpha", email_domains=["alpha.test"])
+    admin = create_user(
+        actor=None,
+        username="admin",
+        organisation=provider,
+        role=Role.ADMIN,
+        password=PASSWORD,
+        email="admin@provider.test",
+    )
+    org_a = create_organisation(
+        actor=admin, name="Alpha Ltd", short_name="alpha", email_domains=["alpha.test"]
+    )
     org_b = create_organisation(actor=admin, name="Beta LLC", short_name="beta", email_domains=["beta.test"])
 
     def agent(name: str) -> User:
-        return create_user(actor=admin, username=name, organisation=provider, role=Role.AGENT, password=PASSWORD,
-                           email=f"{name}@provider.test", first_name=name.upper())
+        return create_user(
+            actor=admin,
+            username=name,
+            organisation=provider,
+            role=Role.AGENT,
+            password=PASSWORD,
+            email=f"{name}@provider.test",
+            first_name=name.upper(),
+        )
 
     lines = {line.code: line for line in SupportLine.objects.all()}
     l1, l2, l3, l1_b_only = agent("l1"), agent("l2"), agent("l3"), agent("l1b")
@@ -83,8 +98,14 @@ def build_world() -> World:
     tickets.save_desk_configuration(category, actor=admin)
 
     def contact(org: Organisation, name: str, manager: bool = False) -> User:
-        return create_contact(org, actor=admin, email=f"{name}@{org.short_name}.test", first_name=name,
-                              is_org_manager=manager, password=PASSWORD)
+        return create_contact(
+            org,
+            actor=admin,
+            email=f"{name}@{org.short_name}.test",
+            first_name=name,
+            is_org_manager=manager,
+            password=PASSWORD,
+        )
 
     return World(
         provider=provider,

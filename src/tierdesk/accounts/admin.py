@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from tierdesk.accounts import services
 from tierdesk.accounts.models import ApiToken, User
+from tierdesk.common.admin import admin_actor
 
 
 @admin.register(User)
@@ -23,22 +24,27 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "email", "first_name", "last_name"]
     fieldsets = (
         *DjangoUserAdmin.fieldsets,  # type: ignore[misc]
-        (gettext_lazy("Service desk"), {"fields": ("role", "organisation", "is_org_manager", "phone", "job_title",
-                                                   "language")}),
+        (
+            gettext_lazy("Service desk"),
+            {"fields": ("role", "organisation", "is_org_manager", "phone", "job_title", "language")},
+        ),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("username", "role", "organisation", "password1", "password2")}),
+        (
+            None,
+            {"classes": ("wide",), "fields": ("username", "role", "organisation", "password1", "password2")},
+        ),
     )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate people instead: tickets and history refer to them
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm[Any], change: bool) -> None:
-        services.save_user(obj, actor=request.user)  # type: ignore[arg-type]
+        services.save_user(obj, actor=admin_actor(request))
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     fields = ["user", "name", "expires_at"]
@@ -53,7 +59,10 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: ModelForm[Any], change: bool) -> None:
         token, raw_key = services.create_api_token(
-            obj.user, actor=request.user, name=obj.name, expires_at=obj.expires_at  # type: ignore[arg-type]
+            obj.user,
+            actor=admin_actor(request),
+            name=obj.name,
+            expires_at=obj.expires_at,
         )
         obj.pk = token.pk
         messages.warning(
@@ -63,4 +72,4 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description=gettext_lazy("Revoke the selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            services.revoke_api_token(token, actor=request.user)  # type: ignore[arg-type]
+            services.revoke_api_token(token, actor=admin_actor(request))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -67,7 +67,7 @@ class User(AbstractUser):
     job_title = models.CharField(_("job title"), max_length=120, blank=True)
     language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.EN)
 
-    objects = TierdeskUserManager()
+    objects: ClassVar[TierdeskUserManager] = TierdeskUserManager()
 
     class Meta:
         verbose_name = _("user")
@@ -122,7 +122,9 @@ class ApiToken(models.Model):
     readable ``prefix`` identifies a token in lists and logs without revealing it.
     """
 
-    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

@@ -17,7 +17,7 @@ from tierdesk.audit.services import diff, record_event
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
 
-TOKEN_PREFIX = "tdk"
+TOKEN_PREFIX = "tdk"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
 
 
 def user_snapshot(user: User) -> dict[str, Any]:
@@ -37,7 +37,9 @@ def user_snapshot(user: User) -> dict[str, Any]:
 
 def _check_role_organisation(role: str, organisation: Organisation) -> None:
     if role in (Role.ADMIN, Role.AGENT) and not organisation.is_provider:
-        raise DomainError(_("Agents and administrators belong to the provider organisation."), field="organisation")
+        raise DomainError(
+            _("Agents and administrators belong to the provider organisation."), field="organisation"
+        )
     if role == Role.CUSTOMER and organisation.is_provider:
         raise DomainError(_("Customer contacts belong to a client organisation."), field="organisation")
 
@@ -71,7 +73,9 @@ def create_user(
     _check_role_organisation(role, organisation)
     email = email.strip()
     if email and User.objects.filter(email__iexact=email).exists():
-        raise DomainError(_("A person with the e-mail %(email)s already exists.") % {"email": email}, field="email")
+        raise DomainError(
+            _("A person with the e-mail %(email)s already exists.") % {"email": email}, field="email"
+        )
     if User.objects.filter(username=username).exists():
         raise DomainError(_("The user name %(name)s is taken.") % {"name": username}, field="username")
     user = User(
@@ -93,8 +97,13 @@ def create_user(
         user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
-    record_event(user, event_type=EventType.USER_CREATED, actor=actor, organisation=organisation,
-                 new=user_snapshot(user))
+    record_event(
+        user,
+        event_type=EventType.USER_CREATED,
+        actor=actor,
+        organisation=organisation,
+        new=user_snapshot(user),
+    )
     return user
 
 
@@ -114,15 +123,22 @@ def update_user(user: User, *, actor: User | None, changes: dict[str, Any]) -> U
         setattr(user, name, value)
     _check_role_organisation(user.role, user.organisation) if user.organisation else None
     if user.email and User.objects.filter(email__iexact=user.email).exclude(pk=user.pk).exists():
-        raise DomainError(_("A person with the e-mail %(email)s already exists.") % {"email": user.email},
-                          field="email")
+        raise DomainError(
+            _("A person with the e-mail %(email)s already exists.") % {"email": user.email}, field="email"
+        )
     user.is_staff = user.role == Role.ADMIN or user.is_superuser
     user.full_clean(exclude=["password"])
     user.save()
     old, new = diff(before, user_snapshot(user))
     if new:
-        record_event(user, event_type=EventType.USER_UPDATED, actor=actor, organisation=user.organisation_id,
-                     old=old, new=new)
+        record_event(
+            user,
+            event_type=EventType.USER_UPDATED,
+            actor=actor,
+            organisation=user.organisation_id,
+            old=old,
+            new=new,
+        )
     return user
 
 
@@ -142,8 +158,13 @@ def create_api_token(
     token = ApiToken.objects.create(
         user=user, name=name[:100], prefix=prefix, key_hash=hash_token_key(raw_key), expires_at=expires_at
     )
-    record_event(token, event_type=EventType.TOKEN_CREATED, actor=actor, organisation=user.organisation_id,
-                 new=token.audit_snapshot())
+    record_event(
+        token,
+        event_type=EventType.TOKEN_CREATED,
+        actor=actor,
+        organisation=user.organisation_id,
+        new=token.audit_snapshot(),
+    )
     return token, raw_key
 
 
@@ -155,8 +176,13 @@ def revoke_api_token(token: ApiToken, *, actor: User | None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        record_event(token, event_type=EventType.TOKEN_REVOKED, actor=actor, organisation=token.user.organisation_id,
-                     new={"revoked_at": token.revoked_at})
+        record_event(
+            token,
+            event_type=EventType.TOKEN_REVOKED,
+            actor=actor,
+            organisation=token.user.organisation_id,
+            new={"revoked_at": token.revoked_at},
+        )
     return token
 
 
@@ -175,6 +201,12 @@ def save_user(user: User, *, actor: User | None) -> User:
     if stored is not None and stored.password != user.password:
         old["password"], new["password"] = "***", "*** (changed)"
     if new:
-        record_event(user, event_type=EventType.USER_UPDATED if stored else EventType.USER_CREATED, actor=actor,
-                     organisation=user.organisation_id, old=old or None, new=new)
+        record_event(
+            user,
+            event_type=EventType.USER_UPDATED if stored else EventType.USER_CREATED,
+            actor=actor,
+            organisation=user.organisation_id,
+            old=old or None,
+            new=new,
+        )
     return user

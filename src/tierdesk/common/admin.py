@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
 from django.http import HttpRequest
 
+if TYPE_CHECKING:
+    from tierdesk.accounts.models import User
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+
+def admin_actor(request: HttpRequest) -> User:
+    """The signed-in administrator (the admin site only admits authenticated staff)."""
+    return cast("User", request.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
     """For records only services write (tickets, audit events): browse, never edit here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -21,7 +29,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class NoDeleteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NoDeleteAdmin(admin.ModelAdmin):
     """Configuration rows are deactivated, not deleted: tickets and history refer to them."""
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

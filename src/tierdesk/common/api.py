@@ -48,5 +48,8 @@ def error_body(exc: DomainError) -> dict[str, Any]:
 
 def unknown_reference(field: str, value: object) -> DomainError:
     """A referenced object that does not exist or that the caller may not see (same message)."""
-    return DomainError(_("No %(field)s with id %(value)s that you can use.") % {"field": field, "value": value},
-                       field=field, code="unknown_reference")
+    return DomainError(
+        _("No %(field)s with id %(value)s that you can use.") % {"field": field, "value": value},
+        field=field,
+        code="unknown_reference",
+    )

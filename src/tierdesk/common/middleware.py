@@ -30,3 +30,32 @@ class RequestIdMiddleware:
             request_id.reset(token)
         response["X-Request-ID"] = rid
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses request bodies larger than the largest attachment (plus multipart overhead) before
+    Django reads them, with a JSON 413 that names the limit; nothing is spooled to disk."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+        from django.http import JsonResponse
+        from django.utils.translation import gettext as _
+
+        limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES + 1024 * 1024
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return JsonResponse(
+                {
+                    "detail": _("The request is %(size)d bytes; at most %(limit)d bytes are accepted.")
+                    % {"size": length, "limit": limit},
+                    "code": "too_large",
+                },
+                status=413,
+            )
+        return self.get_response(request)

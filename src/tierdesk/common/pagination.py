@@ -39,7 +39,9 @@ def _decode(cursor: str, size: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise DomainError(_("The cursor is not valid; start again from the first page."), field="cursor") from exc
+        raise DomainError(
+            _("The cursor is not valid; start again from the first page."), field="cursor"
+        ) from exc
     if not isinstance(values, list) or len(values) != size:
         raise DomainError(_("The cursor is not valid; start again from the first page."), field="cursor")
     return values

@@ -19,7 +19,8 @@ api = NinjaAPI(
     title="Tierdesk API",
     version="1",
     description="Tickets, organisations and contacts of the Tierdesk service desk. "
-    "Authenticate with `Authorization: Bearer <token>` (tokens are issued in the admin) or a browser session.",
+    "Authenticate with `Authorization: Bearer <token>` (tokens are issued in the admin) "
+    "or a browser session.",
     auth=[TokenAuth(), ActiveSessionAuth()],
     urls_namespace="api-v1",
 )

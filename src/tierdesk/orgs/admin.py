@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from tierdesk.common.admin import NoDeleteAdmin
+from tierdesk.common.admin import NoDeleteAdmin, admin_actor
 from tierdesk.orgs import services
 from tierdesk.orgs.models import Organisation, Site
 
@@ -21,15 +21,17 @@ class OrganisationAdmin(NoDeleteAdmin):
     autocomplete_fields = ["account_manager"]
 
     def save_model(self, request: HttpRequest, obj: Organisation, form: ModelForm[Any], change: bool) -> None:
-        actor = request.user
+        actor = admin_actor(request)
         if change:
-            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.ORG_FIELDS}
+            changes = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in services.ORG_FIELDS
+            }
             stored = Organisation.objects.get(pk=obj.pk)
-            services.update_organisation(stored, actor=actor, changes=changes)  # type: ignore[arg-type]
+            services.update_organisation(stored, actor=actor, changes=changes)
             obj.refresh_from_db()
         else:
             created = services.create_organisation(
-                actor=actor,  # type: ignore[arg-type]
+                actor=actor,
                 name=obj.name,
                 short_name=obj.short_name,
                 is_provider=obj.is_provider,
@@ -48,4 +50,4 @@ class SiteAdmin(NoDeleteAdmin):
     search_fields = ["name", "address"]
 
     def save_model(self, request: HttpRequest, obj: Site, form: ModelForm[Any], change: bool) -> None:
-        services.save_site(obj, actor=request.user)  # type: ignore[arg-type]
+        services.save_site(obj, actor=admin_actor(request))

@@ -73,7 +73,9 @@ def list_contacts(request: HttpRequest, org_id: int) -> Any:
     return selectors.organisation_contacts(user, selectors.get_organisation(user, org_id))
 
 
-@router.post("/{org_id}/contacts", response={201: ContactOut}, summary="Add a contact (agents, administrators)")
+@router.post(
+    "/{org_id}/contacts", response={201: ContactOut}, summary="Add a contact (agents, administrators)"
+)
 def create_contact(request: HttpRequest, org_id: int, payload: ContactIn) -> Any:
     user = caller(request)
     organisation = selectors.get_organisation(user, org_id)

@@ -75,7 +75,9 @@ class Organisation(models.Model):
         verbose_name_plural = _("organisations")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["is_provider"], condition=Q(is_provider=True), name="one_provider"),
+            models.UniqueConstraint(
+                fields=["is_provider"], condition=Q(is_provider=True), name="one_provider"
+            ),
         ]
 
     def __str__(self) -> str:

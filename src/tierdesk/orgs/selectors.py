@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db.models import QuerySet
 from django.http import Http404
 
 from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
 from tierdesk.orgs.models import Organisation
-
-if TYPE_CHECKING:
-    pass
 
 
 def visible_organisations(user: User) -> QuerySet[Organisation]:

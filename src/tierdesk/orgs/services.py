@@ -16,7 +16,9 @@ from tierdesk.orgs.models import Organisation, Site
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
 
-ORG_FIELDS = frozenset({"name", "short_name", "account_manager", "email_domains", "phone", "notes", "is_active"})
+ORG_FIELDS = frozenset(
+    {"name", "short_name", "account_manager", "email_domains", "phone", "notes", "is_active"}
+)
 
 
 def _require_admin(actor: User | None) -> None:
@@ -28,7 +30,9 @@ def _clean_domains(domains: list[str]) -> list[str]:
     cleaned = sorted({d.strip().lower().lstrip("@") for d in domains if d and d.strip()})
     for domain in cleaned:
         if "." not in domain or any(c.isspace() or c in "@/" for c in domain):
-            raise DomainError(_("“%(domain)s” is not an e-mail domain.") % {"domain": domain}, field="email_domains")
+            raise DomainError(
+                _("“%(domain)s” is not an e-mail domain.") % {"domain": domain}, field="email_domains"
+            )
     return cleaned
 
 
@@ -52,7 +56,9 @@ def create_organisation(
     if is_provider and Organisation.objects.filter(is_provider=True).exists():
         raise DomainError(_("There is already a provider organisation."), field="is_provider")
     if account_manager is not None and not account_manager.is_staff_member:
-        raise DomainError(_("The account manager must be one of the provider's staff."), field="account_manager")
+        raise DomainError(
+            _("The account manager must be one of the provider's staff."), field="account_manager"
+        )
     org = Organisation(
         name=name,
         short_name=short_name or slugify(name)[:50] or "org",
@@ -64,8 +70,13 @@ def create_organisation(
     )
     org.full_clean()
     org.save()
-    record_event(org, event_type=EventType.ORGANISATION_CREATED, actor=actor, organisation=org,
-                 new=org.audit_snapshot())
+    record_event(
+        org,
+        event_type=EventType.ORGANISATION_CREATED,
+        actor=actor,
+        organisation=org,
+        new=org.audit_snapshot(),
+    )
     return org
 
 
@@ -75,31 +86,42 @@ def update_organisation(org: Organisation, *, actor: User | None, changes: dict[
     _require_admin(actor)
     unknown = set(changes) - ORG_FIELDS
     if unknown:
-        raise DomainError(_("These fields cannot be edited: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+        raise DomainError(
+            _("These fields cannot be edited: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
     before = org.audit_snapshot()
     values = dict(changes)
     if "email_domains" in values:
         values["email_domains"] = _clean_domains(values["email_domains"])
     manager = values.get("account_manager")
     if manager is not None and not manager.is_staff_member:
-        raise DomainError(_("The account manager must be one of the provider's staff."), field="account_manager")
+        raise DomainError(
+            _("The account manager must be one of the provider's staff."), field="account_manager"
+        )
     for key, value in values.items():
         setattr(org, key, value)
     org.full_clean()
     org.save()
     old, new = diff(before, org.audit_snapshot())
     if new:
-        record_event(org, event_type=EventType.ORGANISATION_UPDATED, actor=actor, organisation=org, old=old, new=new)
+        record_event(
+            org, event_type=EventType.ORGANISATION_UPDATED, actor=actor, organisation=org, old=old, new=new
+        )
     return org
 
 
 @transaction.atomic
 def save_site(site: Site, *, actor: User | None) -> Site:
     """Create or change a site of an organisation (admins, and agents serving it)."""
-    if actor is not None and not actor.is_admin:
-        if not (actor.is_agent and Organisation.objects.restrict(actor).filter(pk=site.organisation_id).exists()):
-            raise NotPermitted(_("You cannot manage sites of this organisation."))
-    before = {}
+    if (
+        actor is not None
+        and not actor.is_admin
+        and not (
+            actor.is_agent and Organisation.objects.restrict(actor).filter(pk=site.organisation_id).exists()
+        )
+    ):
+        raise NotPermitted(_("You cannot manage sites of this organisation."))
+    before: dict[str, Any] = {}
     if site.pk is not None:
         stored = Site.objects.filter(pk=site.pk).first()
         before = stored.audit_snapshot() if stored else {}
@@ -108,8 +130,14 @@ def save_site(site: Site, *, actor: User | None) -> Site:
     old, new = diff(before, site.audit_snapshot())
     if before and not new:
         return site
-    record_event(site, event_type=EventType.SITE_UPDATED if before else EventType.SITE_CREATED, actor=actor,
-                 organisation=site.organisation_id, old=old or None, new=new)
+    record_event(
+        site,
+        event_type=EventType.SITE_UPDATED if before else EventType.SITE_CREATED,
+        actor=actor,
+        organisation=site.organisation_id,
+        old=old or None,
+        new=new,
+    )
     return site
 
 

@@ -10,14 +10,14 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from tierdesk.common.admin import NoDeleteAdmin, ReadOnlyAdmin
+from tierdesk.common.admin import NoDeleteAdmin, ReadOnlyAdmin, admin_actor
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Category, DeskSettings, PriorityMatrixEntry, SupportLine, Team, Ticket
 
 
 class ConfigAdmin(NoDeleteAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
-        services.save_desk_configuration(obj, actor=request.user)  # type: ignore[arg-type]
+        services.save_desk_configuration(obj, actor=admin_actor(request))
 
 
 @admin.register(SupportLine)
@@ -36,9 +36,13 @@ class TeamAdmin(ConfigAdmin):
     def save_related(self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool) -> None:
         # Membership and served organisations are audited changes of the team, not raw M2M writes.
         team = form.instance
-        services.set_team_members(team, members=list(form.cleaned_data["members"]), actor=request.user)  # type: ignore[arg-type]
+        services.set_team_members(
+            team, members=list(form.cleaned_data["members"]), actor=admin_actor(request)
+        )
         services.set_team_organisations(
-            team, organisations=list(form.cleaned_data["organisations"]), actor=request.user  # type: ignore[arg-type]
+            team,
+            organisations=list(form.cleaned_data["organisations"]),
+            actor=admin_actor(request),
         )
 
 
@@ -69,11 +73,20 @@ class DeskSettingsAdmin(ConfigAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdmin):
-    list_display = ["number", "subject", "organisation", "status", "priority", "current_line", "assignee", "created_at"]
+    list_display = [
+        "number",
+        "subject",
+        "organisation",
+        "status",
+        "priority",
+        "current_line",
+        "assignee",
+        "created_at",
+    ]
     list_filter = ["status", "current_line", "priority", "type"]
     search_fields = ["subject"]
     list_select_related = ["organisation", "current_line", "assignee"]
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
-        return Ticket.objects.restrict(request.user)  # type: ignore[arg-type]
+        return Ticket.objects.restrict(admin_actor(request))

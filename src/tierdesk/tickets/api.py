@@ -14,7 +14,7 @@ from tierdesk.common.api import caller, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
 from tierdesk.tickets import selectors, services
-from tierdesk.tickets.choices import TRANSITIONS, Status, TicketType
+from tierdesk.tickets.choices import Status, TicketType
 from tierdesk.tickets.models import Category, SupportLine, Team, Ticket
 from tierdesk.tickets.schemas import (
     AssignIn,
@@ -90,13 +90,13 @@ def list_tickets(
     assignee: int | None = None,
     unassigned: bool = False,
     priority: list[int] = Query(None),  # noqa: B008
-    type: TicketType | None = None,  # noqa: A002
+    type: TicketType | None = None,
     category: int | None = None,
     requester: int | None = None,
-    q: str | None = Query(None, max_length=200),  # noqa: B008
-    ordering: str = Query("priority", pattern="^(priority|created|-created|-updated)$"),  # noqa: B008
-    cursor: str | None = Query(None, max_length=500),  # noqa: B008
-    limit: int = Query(50, ge=1, le=200),  # noqa: B008
+    q: str | None = Query(None, max_length=200),
+    ordering: str = Query("priority", pattern="^(priority|created|-created|-updated)$"),
+    cursor: str | None = Query(None, max_length=500),
+    limit: int = Query(50, ge=1, le=200),
 ) -> Any:
     """Tickets you may see, filtered; keyset-paginated (follow `next_cursor`).
 
@@ -116,14 +116,16 @@ def list_tickets(
         requester=requester,
         q=q,
     )
-    return selectors.ticket_page(caller(request), filters=filters, ordering=ordering, cursor=cursor, limit=limit)
+    return selectors.ticket_page(
+        caller(request), filters=filters, ordering=ordering, cursor=cursor, limit=limit
+    )
 
 
 @router.post("", response={201: TicketDetailOut}, summary="Create a ticket")
 def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
     user = caller(request)
     org_id = payload.organisation_id or user.organisation_id
-    organisation = Organisation.objects.restrict(user).filter(pk=org_id).first()
+    organisation = Organisation.objects.restrict(user).filter(pk=org_id).first() if org_id else None
     if organisation is None:
         raise unknown_reference("organisation_id", org_id)
     requester = _person(user, payload.requester_id, "requester_id") if payload.requester_id else user
@@ -141,7 +143,7 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
         line=_line(payload.line) if payload.line else None,
         team=_team(payload.team_id),
     )
-    return 201, selectors.get_ticket(user, ticket.pk)
+    return 201, selectors.get_ticket(user, ticket.number)
 
 
 @router.get("/{ref}", response=TicketDetailOut, summary="Read a ticket")
@@ -172,8 +174,9 @@ def update_ticket(request: HttpRequest, ref: str, payload: TicketPatch) -> Any:
 
 @router.post("/{ref}/transition", response=TicketDetailOut, summary="Change the status")
 def transition_ticket(request: HttpRequest, ref: str, payload: TransitionIn) -> Any:
-    services.transition_ticket(_ticket(request, ref), to_status=payload.status, actor=caller(request),
-                               comment=payload.comment)
+    services.transition_ticket(
+        _ticket(request, ref), to_status=payload.status, actor=caller(request), comment=payload.comment
+    )
     return _ticket(request, ref)
 
 
@@ -190,22 +193,33 @@ def assign_ticket(request: HttpRequest, ref: str, payload: AssignIn) -> Any:
 
 @router.post("/{ref}/escalate", response=TicketDetailOut, summary="Escalate to a higher line")
 def escalate_ticket(request: HttpRequest, ref: str, payload: LineMoveIn) -> Any:
-    services.escalate_ticket(_ticket(request, ref), to_line=_line(payload.line), actor=caller(request),
-                             reason=payload.reason, team=_team(payload.team_id))
+    services.escalate_ticket(
+        _ticket(request, ref),
+        to_line=_line(payload.line),
+        actor=caller(request),
+        reason=payload.reason,
+        team=_team(payload.team_id),
+    )
     return _ticket(request, ref)
 
 
 @router.post("/{ref}/de-escalate", response=TicketDetailOut, summary="Return to a lower line")
 def deescalate_ticket(request: HttpRequest, ref: str, payload: LineMoveIn) -> Any:
-    services.deescalate_ticket(_ticket(request, ref), to_line=_line(payload.line), actor=caller(request),
-                               reason=payload.reason, team=_team(payload.team_id))
+    services.deescalate_ticket(
+        _ticket(request, ref),
+        to_line=_line(payload.line),
+        actor=caller(request),
+        reason=payload.reason,
+        team=_team(payload.team_id),
+    )
     return _ticket(request, ref)
 
 
 @router.post("/{ref}/replies", response={201: EntryOut}, summary="Post a public reply")
 def add_reply(request: HttpRequest, ref: str, payload: EntryIn) -> Any:
-    entry = services.add_public_reply(_ticket(request, ref), actor=caller(request), body=payload.body,
-                                      channel="api")
+    entry = services.add_public_reply(
+        _ticket(request, ref), actor=caller(request), body=payload.body, channel="api"
+    )
     return 201, entry
 
 
@@ -256,8 +270,12 @@ def ticket_history(request: HttpRequest, ref: str) -> Any:
 @attachments_router.get("/{attachment_id}", summary="Download an attachment", response={200: None})
 def download_attachment(request: HttpRequest, attachment_id: int) -> Any:
     attachment = selectors.get_attachment(caller(request), attachment_id)
-    response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
-                            content_type=attachment.content_type)
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
     # Never let a browser render an uploaded file as a page of ours.
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["X-Content-Type-Options"] = "nosniff"

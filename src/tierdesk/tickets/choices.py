@@ -91,19 +91,39 @@ OPEN_STATUSES = frozenset(
 # keep: new <=> no assignee for new/assigned/in progress; assigned and in progress need one.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.NEW: frozenset(
-        {Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER, Status.WAITING_THIRD_PARTY,
-         Status.RESOLVED, Status.CANCELLED}
+        {
+            Status.ASSIGNED,
+            Status.IN_PROGRESS,
+            Status.WAITING_CUSTOMER,
+            Status.WAITING_THIRD_PARTY,
+            Status.RESOLVED,
+            Status.CANCELLED,
+        }
     ),
     Status.ASSIGNED: frozenset(
-        {Status.NEW, Status.IN_PROGRESS, Status.WAITING_CUSTOMER, Status.WAITING_THIRD_PARTY,
-         Status.RESOLVED, Status.CANCELLED}
+        {
+            Status.NEW,
+            Status.IN_PROGRESS,
+            Status.WAITING_CUSTOMER,
+            Status.WAITING_THIRD_PARTY,
+            Status.RESOLVED,
+            Status.CANCELLED,
+        }
     ),
     Status.IN_PROGRESS: frozenset(
-        {Status.NEW, Status.ASSIGNED, Status.WAITING_CUSTOMER, Status.WAITING_THIRD_PARTY,
-         Status.RESOLVED, Status.CANCELLED}
+        {
+            Status.NEW,
+            Status.ASSIGNED,
+            Status.WAITING_CUSTOMER,
+            Status.WAITING_THIRD_PARTY,
+            Status.RESOLVED,
+            Status.CANCELLED,
+        }
     ),
     Status.WAITING_CUSTOMER: frozenset({Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CANCELLED}),
-    Status.WAITING_THIRD_PARTY: frozenset({Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CANCELLED}),
+    Status.WAITING_THIRD_PARTY: frozenset(
+        {Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CANCELLED}
+    ),
     Status.RESOLVED: frozenset({Status.CLOSED, Status.IN_PROGRESS, Status.NEW}),
     Status.CLOSED: frozenset(),
     Status.CANCELLED: frozenset(),

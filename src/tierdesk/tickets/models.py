@@ -80,7 +80,9 @@ class Team(models.Model):
     """
 
     name = models.CharField(_("name"), max_length=100, unique=True)
-    line = models.ForeignKey(SupportLine, verbose_name=_("line"), on_delete=models.PROTECT, related_name="teams")
+    line = models.ForeignKey(
+        SupportLine, verbose_name=_("line"), on_delete=models.PROTECT, related_name="teams"
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, verbose_name=_("members"), related_name="teams", blank=True
     )
@@ -125,7 +127,12 @@ class Category(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent"), on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+        "self",
+        verbose_name=_("parent"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -230,17 +237,27 @@ class Ticket(models.Model):
         "orgs.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="tickets"
     )
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("requester"), on_delete=models.PROTECT, related_name="requested_tickets"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requester"),
+        on_delete=models.PROTECT,
+        related_name="requested_tickets",
     )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, default=Channel.PORTAL)
     category = models.ForeignKey(
-        Category, verbose_name=_("category"), on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
     )
     subject = models.CharField(_("subject"), max_length=250)
     description = models.TextField(_("description"), blank=True)
     impact = models.PositiveSmallIntegerField(_("impact"), choices=Impact.choices, default=Impact.MEDIUM)
     urgency = models.PositiveSmallIntegerField(_("urgency"), choices=Urgency.choices, default=Urgency.MEDIUM)
-    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.MEDIUM)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.MEDIUM
+    )
     status = models.CharField(_("status"), max_length=24, choices=Status.choices, default=Status.NEW)
     current_line = models.ForeignKey(
         SupportLine, verbose_name=_("line"), on_delete=models.PROTECT, related_name="tickets"
@@ -286,7 +303,9 @@ class Ticket(models.Model):
         verbose_name_plural = _("tickets")
         indexes = [
             # The agent queue: a line's tickets in a status, most urgent and oldest first.
-            models.Index(fields=["current_line", "status", "priority", "created_at", "id"], name="ticket_queue_idx"),
+            models.Index(
+                fields=["current_line", "status", "priority", "created_at", "id"], name="ticket_queue_idx"
+            ),
             models.Index(fields=["organisation", "status", "priority", "created_at"], name="ticket_org_idx"),
             models.Index(fields=["team", "status", "priority", "created_at"], name="ticket_team_idx"),
             models.Index(fields=["assignee", "status", "priority", "created_at"], name="ticket_assignee_idx"),
@@ -326,7 +345,9 @@ class TicketEntry(models.Model):
     """One entry of a ticket's conversation, in order: a public reply the customer sees, an
     internal note only staff see, or a system event (status change, escalation) for context."""
 
-    ticket = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="entries")
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="entries"
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -410,12 +431,16 @@ class Escalation(models.Model):
     resolution, per-line workload) and retrospectives.
     """
 
-    ticket = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="escalations")
+    ticket = models.ForeignKey(
+        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="escalations"
+    )
     direction = models.CharField(_("direction"), max_length=8, choices=EscalationDirection.choices)
     from_line = models.ForeignKey(
         SupportLine, verbose_name=_("from line"), on_delete=models.PROTECT, related_name="+"
     )
-    to_line = models.ForeignKey(SupportLine, verbose_name=_("to line"), on_delete=models.PROTECT, related_name="+")
+    to_line = models.ForeignKey(
+        SupportLine, verbose_name=_("to line"), on_delete=models.PROTECT, related_name="+"
+    )
     from_team = models.ForeignKey(
         Team, verbose_name=_("from team"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

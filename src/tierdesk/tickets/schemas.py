@@ -67,7 +67,9 @@ class TicketOut(Schema):
 
 class TicketPageOut(Schema):
     items: list[TicketOut]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null on the last."
+    )
 
 
 class AttachmentOut(Schema):

@@ -153,7 +153,12 @@ class TicketFilters:
 
 
 def ticket_page(
-    user: User, *, filters: TicketFilters, ordering: str = "priority", cursor: str | None = None, limit: int = 50
+    user: User,
+    *,
+    filters: TicketFilters,
+    ordering: str = "priority",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> Page:
     """One page of the tickets ``user`` may see, filtered and in a stable order."""
     qs = filters.apply(Ticket.objects.restrict(user)).select_related(*_LIST_RELATED)
@@ -183,9 +188,9 @@ def conversation(ticket: Ticket, user: User) -> list[TicketEntry]:
     if not user.is_staff_member:
         entries = entries.filter(kind=EntryKind.PUBLIC)
     return list(
-        entries.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id"))).order_by(
-            "created_at", "id"
-        )
+        entries.prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.order_by("id"))
+        ).order_by("created_at", "id")
     )
 
 

@@ -76,7 +76,9 @@ class TooLarge(DomainError):
 
 def priority_for(impact: int, urgency: int) -> int:
     """Priority from the admins' matrix (the ITIL default for a cell they have deleted)."""
-    row = PriorityMatrixEntry.objects.filter(impact=impact, urgency=urgency).values_list("priority", flat=True)
+    row = PriorityMatrixEntry.objects.filter(impact=impact, urgency=urgency).values_list(
+        "priority", flat=True
+    )
     for priority in row:
         return priority
     return DEFAULT_PRIORITY_MATRIX[(impact, urgency)]
@@ -126,7 +128,9 @@ def _save(ticket: Ticket, fields: list[str]) -> None:
     ticket.save(update_fields=[*fields, "version", "updated_at"])
 
 
-def _event_entry(ticket: Ticket, actor: User | None, event: EventType, data: dict[str, Any], body: str = "") -> None:
+def _event_entry(
+    ticket: Ticket, actor: User | None, event: EventType, data: dict[str, Any], body: str = ""
+) -> None:
     """A system event in the conversation, so staff reading the ticket see what happened."""
     TicketEntry.objects.create(
         ticket=ticket, kind=EntryKind.EVENT, author=actor, event=str(event), data=data, body=body
@@ -178,8 +182,15 @@ def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, commen
         fields.append("closed_at")
     ticket.status = to_status
     event = EventType.TICKET_REOPENED if reopening else EventType.TICKET_STATUS_CHANGED
-    record_event(ticket, event_type=event, actor=actor, organisation=ticket.organisation_id, old=old, new=new,
-                 message=comment)
+    record_event(
+        ticket,
+        event_type=event,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        old=old,
+        new=new,
+        message=comment,
+    )
     _event_entry(ticket, actor, event, {"from": from_status, "to": to_status}, body=comment)
     return fields
 
@@ -188,11 +199,16 @@ def _eligible_team(ticket: Ticket, agent: User, team: Team | None) -> Team | Non
     """The team through which ``agent`` works ``ticket`` on its current line (or ``None`` for an admin)."""
     if team is not None:
         if team.line_id != ticket.current_line_id:
-            raise DomainError(_("The team %(team)s is not on line %(line)s.") % {
-                "team": team.name, "line": ticket.current_line.code}, field="team")
+            raise DomainError(
+                _("The team %(team)s is not on line %(line)s.")
+                % {"team": team.name, "line": ticket.current_line.code},
+                field="team",
+            )
         if agent.is_agent and not team.members.filter(pk=agent.pk).exists():
-            raise DomainError(_("%(agent)s is not a member of %(team)s.") % {"agent": agent, "team": team.name},
-                              field="assignee")
+            raise DomainError(
+                _("%(agent)s is not a member of %(team)s.") % {"agent": agent, "team": team.name},
+                field="assignee",
+            )
         return team
     if agent.is_admin:
         return ticket.team
@@ -219,7 +235,7 @@ def create_ticket(
     requester: User,
     subject: str,
     description: str = "",
-    type: str = TicketType.INCIDENT,  # noqa: A002 - the ITIL term
+    type: str = TicketType.INCIDENT,
     channel: str = Channel.PORTAL,
     category: Category | None = None,
     impact: int = Impact.MEDIUM,
@@ -236,13 +252,18 @@ def create_ticket(
     subject = clean_text(subject, field="subject", max_chars=SUBJECT_MAX_CHARS)
     description = clean_text(description, field="description", max_chars=BODY_MAX_CHARS, required=False)
     if not organisation.is_active:
-        raise DomainError(_("%(org)s is not an active organisation.") % {"org": organisation}, field="organisation")
+        raise DomainError(
+            _("%(org)s is not an active organisation.") % {"org": organisation}, field="organisation"
+        )
     if requester.organisation_id != organisation.pk or not requester.is_active:
         raise DomainError(
-            _("The requester must be an active contact of %(org)s.") % {"org": organisation}, field="requester"
+            _("The requester must be an active contact of %(org)s.") % {"org": organisation},
+            field="requester",
         )
     if actor is not None and actor.is_customer:
-        if actor.organisation_id != organisation.pk or (requester.pk != actor.pk and not actor.is_org_manager):
+        if actor.organisation_id != organisation.pk or (
+            requester.pk != actor.pk and not actor.is_org_manager
+        ):
             raise NotPermitted(_("You can only open requests for yourself."))
         line, team = None, None  # customers do not route their own tickets
     elif actor is not None and actor.is_agent:
@@ -250,14 +271,17 @@ def create_ticket(
         if not scope.all_organisations and organisation.pk not in scope.organisation_ids:
             raise NotPermitted(_("Your teams do not serve %(org)s.") % {"org": organisation})
     if category is not None and not category.is_active:
-        raise DomainError(_("The category %(category)s is no longer in use.") % {"category": category},
-                          field="category")
+        raise DomainError(
+            _("The category %(category)s is no longer in use.") % {"category": category}, field="category"
+        )
     line = line or intake_line()
     if not line.is_active:
         raise DomainError(_("Line %(line)s is not active.") % {"line": line.code}, field="line")
     if team is not None and team.line_id != line.pk:
-        raise DomainError(_("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": line.code},
-                          field="team")
+        raise DomainError(
+            _("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": line.code},
+            field="team",
+        )
     ticket = Ticket.objects.create(
         type=TicketType(type),
         organisation=organisation,
@@ -308,13 +332,18 @@ def update_ticket(
     _require_staff(actor)
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise DomainError(_("These fields cannot be edited: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+        raise DomainError(
+            _("These fields cannot be edited: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
     _lock(ticket)
     _ensure_agent_covers(ticket, actor)
     if expected_version is not None and expected_version != ticket.version:
         raise Conflict(
-            _("The ticket was changed by someone else (version %(current)d, you edited %(yours)d). "
-              "Reload it and apply your change again.") % {"current": ticket.version, "yours": expected_version},
+            _(
+                "The ticket was changed by someone else (version %(current)d, you edited %(yours)d). "
+                "Reload it and apply your change again."
+            )
+            % {"current": ticket.version, "yours": expected_version},
             code="stale_version",
         )
     values = dict(changes)
@@ -331,8 +360,10 @@ def update_ticket(
     if "urgency" in values:
         values["urgency"] = Urgency(values["urgency"])
     if "category" in values and values["category"] is not None and not values["category"].is_active:
-        raise DomainError(_("The category %(category)s is no longer in use.") % {"category": values["category"]},
-                          field="category")
+        raise DomainError(
+            _("The category %(category)s is no longer in use.") % {"category": values["category"]},
+            field="category",
+        )
     if "requester" in values and (
         values["requester"].organisation_id != ticket.organisation_id or not values["requester"].is_active
     ):
@@ -341,11 +372,15 @@ def update_ticket(
             field="requester",
         )
     if "impact" in values or "urgency" in values:
-        values["priority"] = priority_for(values.get("impact", ticket.impact), values.get("urgency", ticket.urgency))
+        values["priority"] = priority_for(
+            values.get("impact", ticket.impact), values.get("urgency", ticket.urgency)
+        )
 
     def snapshot() -> dict[str, Any]:
         return {
-            name: (getattr(ticket, f"{name}_id") if name in ("category", "requester") else getattr(ticket, name))
+            name: (
+                getattr(ticket, f"{name}_id") if name in ("category", "requester") else getattr(ticket, name)
+            )
             for name in values
         }
 
@@ -356,8 +391,14 @@ def update_ticket(
     if not new:
         return ticket
     _save(ticket, [("category" if k == "category" else k) for k in new])
-    record_event(ticket, event_type=EventType.TICKET_UPDATED, actor=actor, organisation=ticket.organisation_id,
-                 old=old, new=new)
+    record_event(
+        ticket,
+        event_type=EventType.TICKET_UPDATED,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        old=old,
+        new=new,
+    )
     return ticket
 
 
@@ -376,7 +417,9 @@ def transition_ticket(ticket: Ticket, *, to_status: str, actor: User | None, com
     try:
         to_status = Status(to_status)
     except ValueError:
-        raise DomainError(_("“%(status)s” is not a status.") % {"status": to_status}, field="status") from None
+        raise DomainError(
+            _("“%(status)s” is not a status.") % {"status": to_status}, field="status"
+        ) from None
     _lock(ticket)
     reopening = ticket.status == Status.RESOLVED and to_status in (Status.IN_PROGRESS, Status.NEW)
     if actor is not None and actor.is_customer:
@@ -398,8 +441,14 @@ def transition_ticket(ticket: Ticket, *, to_status: str, actor: User | None, com
         ticket.team = _eligible_team(ticket, actor, None)
         ticket.assignee = actor
         fields += ["assignee", "team"]
-        record_event(ticket, event_type=EventType.TICKET_ASSIGNED, actor=actor, organisation=ticket.organisation_id,
-                     old={"assignee": None}, new={"assignee": actor.pk, "team": ticket.team_id})
+        record_event(
+            ticket,
+            event_type=EventType.TICKET_ASSIGNED,
+            actor=actor,
+            organisation=ticket.organisation_id,
+            old={"assignee": None},
+            new={"assignee": actor.pk, "team": ticket.team_id},
+        )
     fields += _change_status(ticket, to_status, actor=actor, comment=comment)
     _save(ticket, fields)
     return ticket
@@ -409,14 +458,19 @@ def _ensure_within_reopen_window(ticket: Ticket) -> None:
     days = DeskSettings.load().reopen_window_days
     if ticket.resolved_at is None or timezone.now() - ticket.resolved_at > timedelta(days=days):
         raise DomainError(
-            _("This request was resolved more than %(days)d days ago and can no longer be reopened; "
-              "please open a new request.") % {"days": days},
+            _(
+                "This request was resolved more than %(days)d days ago and can no longer be reopened; "
+                "please open a new request."
+            )
+            % {"days": days},
             code="reopen_window_passed",
         )
 
 
 @transaction.atomic
-def assign_ticket(ticket: Ticket, *, assignee: User | None, actor: User | None, team: Team | None = None) -> Ticket:
+def assign_ticket(
+    ticket: Ticket, *, assignee: User | None, actor: User | None, team: Team | None = None
+) -> Ticket:
     """Give the ticket to ``assignee`` (through one of his teams on the ticket's line), or take it
     off him with ``assignee=None``. A new ticket becomes "assigned"; an unassigned one returns
     to its line's queue as "new"."""
@@ -424,8 +478,10 @@ def assign_ticket(ticket: Ticket, *, assignee: User | None, actor: User | None, 
     _lock(ticket)
     _ensure_agent_covers(ticket, actor)
     if ticket.status not in OPEN_STATUSES:
-        raise Conflict(_("A %(status)s ticket cannot be assigned.") % {"status": ticket.get_status_display()},
-                       code="not_open")
+        raise Conflict(
+            _("A %(status)s ticket cannot be assigned.") % {"status": ticket.get_status_display()},
+            code="not_open",
+        )
     old = {"assignee": ticket.assignee_id, "team": ticket.team_id}
     fields = ["assignee", "team"]
     if assignee is None:
@@ -444,8 +500,14 @@ def assign_ticket(ticket: Ticket, *, assignee: User | None, actor: User | None, 
     new = {"assignee": ticket.assignee_id, "team": ticket.team_id}
     if old == new:
         return ticket
-    record_event(ticket, event_type=EventType.TICKET_ASSIGNED, actor=actor, organisation=ticket.organisation_id,
-                 old=old, new=new)
+    record_event(
+        ticket,
+        event_type=EventType.TICKET_ASSIGNED,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        old=old,
+        new=new,
+    )
     _save(ticket, fields)
     return ticket
 
@@ -458,20 +520,27 @@ def _move_between_lines(
     _lock(ticket)
     _ensure_agent_covers(ticket, actor)
     if ticket.status not in OPEN_STATUSES:
-        raise Conflict(_("A %(status)s ticket cannot change lines.") % {"status": ticket.get_status_display()},
-                       code="not_open")
+        raise Conflict(
+            _("A %(status)s ticket cannot change lines.") % {"status": ticket.get_status_display()},
+            code="not_open",
+        )
     if not to_line.is_active:
         raise DomainError(_("Line %(line)s is not active.") % {"line": to_line.code}, field="to_line")
     current = ticket.current_line
     if up and to_line.level <= current.level:
-        raise DomainError(_("Escalation must go to a higher line than %(line)s.") % {"line": current.code},
-                          field="to_line")
+        raise DomainError(
+            _("Escalation must go to a higher line than %(line)s.") % {"line": current.code}, field="to_line"
+        )
     if not up and to_line.level >= current.level:
-        raise DomainError(_("A ticket can only be returned to a line below %(line)s.") % {"line": current.code},
-                          field="to_line")
+        raise DomainError(
+            _("A ticket can only be returned to a line below %(line)s.") % {"line": current.code},
+            field="to_line",
+        )
     if team is not None and team.line_id != to_line.pk:
-        raise DomainError(_("The team %(team)s is not on line %(line)s.") % {"team": team.name,
-                                                                             "line": to_line.code}, field="team")
+        raise DomainError(
+            _("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": to_line.code},
+            field="team",
+        )
     Escalation.objects.create(
         ticket=ticket,
         direction=EscalationDirection.UP if up else EscalationDirection.DOWN,
@@ -493,8 +562,15 @@ def _move_between_lines(
         fields.append("escalation_count")
     new = {"line": to_line.code, "team": team.pk if team else None, "assignee": None}
     event = EventType.TICKET_ESCALATED if up else EventType.TICKET_DEESCALATED
-    record_event(ticket, event_type=event, actor=actor, organisation=ticket.organisation_id, old=old, new=new,
-                 message=reason)
+    record_event(
+        ticket,
+        event_type=event,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        old=old,
+        new=new,
+        message=reason,
+    )
     _event_entry(ticket, actor, event, {"from": current.code, "to": to_line.code}, body=reason)
     _save(ticket, fields)
     return ticket
@@ -543,8 +619,10 @@ def add_public_reply(ticket: Ticket, *, actor: User, body: str, channel: str = "
         _ensure_agent_covers(ticket, actor)
         if not may_reply_publicly(ticket, actor):
             raise NotPermitted(
-                _("Your line does not talk to customers directly. Write an internal note and ask "
-                  "the first or second line to answer."),
+                _(
+                    "Your line does not talk to customers directly. Write an internal note and ask "
+                    "the first or second line to answer."
+                ),
                 code="line_may_not_contact_customer",
             )
         if ticket.status in (Status.CLOSED, Status.CANCELLED):
@@ -564,8 +642,13 @@ def add_public_reply(ticket: Ticket, *, actor: User, body: str, channel: str = "
     entry = TicketEntry.objects.create(
         ticket=ticket, kind=EntryKind.PUBLIC, author=actor, body=body, channel=channel or ""
     )
-    record_event(ticket, event_type=EventType.TICKET_REPLIED, actor=actor, organisation=ticket.organisation_id,
-                 new={"entry": entry.pk, "length": len(body)})
+    record_event(
+        ticket,
+        event_type=EventType.TICKET_REPLIED,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        new={"entry": entry.pk, "length": len(body)},
+    )
     _save(ticket, fields)
     return entry
 
@@ -578,8 +661,13 @@ def add_internal_note(ticket: Ticket, *, actor: User, body: str) -> TicketEntry:
     _lock(ticket)
     _ensure_agent_covers(ticket, actor)
     entry = TicketEntry.objects.create(ticket=ticket, kind=EntryKind.INTERNAL, author=actor, body=body)
-    record_event(ticket, event_type=EventType.TICKET_NOTE_ADDED, actor=actor, organisation=ticket.organisation_id,
-                 new={"entry": entry.pk, "length": len(body)})
+    record_event(
+        ticket,
+        event_type=EventType.TICKET_NOTE_ADDED,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        new={"entry": entry.pk, "length": len(body)},
+    )
     _save(ticket, [])
     return entry
 
@@ -654,9 +742,13 @@ def add_attachment(
         file.seek(0)
         attachment.file.save(storage_name, file, save=False)
     attachment.save()
-    record_event(ticket, event_type=EventType.TICKET_ATTACHMENT_ADDED, actor=actor,
-                 organisation=ticket.organisation_id,
-                 new={"attachment": attachment.pk, "filename": clean_name, "size": size, "sha256": attachment.sha256})
+    record_event(
+        ticket,
+        event_type=EventType.TICKET_ATTACHMENT_ADDED,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        new={"attachment": attachment.pk, "filename": clean_name, "size": size, "sha256": attachment.sha256},
+    )
     _save(ticket, [])
     return attachment
 
@@ -679,8 +771,9 @@ def _config_snapshot(obj: Any) -> dict[str, Any]:
 
 
 @transaction.atomic
-def save_desk_configuration(obj: SupportLine | Team | Category | PriorityMatrixEntry | DeskSettings, *,
-                            actor: User | None) -> None:
+def save_desk_configuration(
+    obj: SupportLine | Team | Category | PriorityMatrixEntry | DeskSettings, *, actor: User | None
+) -> None:
     """Save a configuration row an administrator edited (in the admin or the API), audited.
 
     These rows are workflow-as-data: lines, teams, categories, the priority matrix and desk
@@ -698,8 +791,14 @@ def save_desk_configuration(obj: SupportLine | Team | Category | PriorityMatrixE
     old, new = diff(before, _config_snapshot(obj))
     if before and not new:
         return
-    record_event(obj, event_type=updated_event if before else created_event, actor=actor, organisation=None,
-                 old=old or None, new=new)
+    record_event(
+        obj,
+        event_type=updated_event if before else created_event,
+        actor=actor,
+        organisation=None,
+        old=old or None,
+        new=new,
+    )
 
 
 @transaction.atomic
@@ -709,14 +808,21 @@ def set_team_members(team: Team, *, members: list[User], actor: User | None) -> 
         raise NotPermitted(_("Only administrators can change the desk configuration."))
     bad = [str(m) for m in members if not m.is_staff_member]
     if bad:
-        raise DomainError(_("Only agents can be team members: %(names)s.") % {"names": ", ".join(bad)},
-                          field="members")
+        raise DomainError(
+            _("Only agents can be team members: %(names)s.") % {"names": ", ".join(bad)}, field="members"
+        )
     old = sorted(team.members.values_list("pk", flat=True))
     team.members.set(members)
     new = sorted(m.pk for m in members)
     if old != new:
-        record_event(team, event_type=EventType.TEAM_UPDATED, actor=actor, organisation=None,
-                     old={"members": old}, new={"members": new})
+        record_event(
+            team,
+            event_type=EventType.TEAM_UPDATED,
+            actor=actor,
+            organisation=None,
+            old={"members": old},
+            new={"members": new},
+        )
 
 
 @transaction.atomic
@@ -728,5 +834,11 @@ def set_team_organisations(team: Team, *, organisations: list[Organisation], act
     team.organisations.set(organisations)
     new = sorted(o.pk for o in organisations)
     if old != new:
-        record_event(team, event_type=EventType.TEAM_UPDATED, actor=actor, organisation=None,
-                     old={"organisations": old}, new={"organisations": new})
+        record_event(
+            team,
+            event_type=EventType.TEAM_UPDATED,
+            actor=actor,
+            organisation=None,
+            old={"organisations": old},
+            new={"organisations": new},
+        )

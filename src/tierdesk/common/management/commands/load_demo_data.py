@@ -41,7 +41,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         url = options["url"]
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Tierdesk is at {url}  (API: {url}api/v1/docs, admin: {url}admin/)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Tierdesk is at {url}  (API: {url}api/v1/docs, admin: {url}admin/)")
+        )
         self.stdout.write("Demo logins (user / password):")
         for username, password, what in DEMO_LOGINS:
             self.stdout.write(f"  {username:<26} {password:<16} {what}")
@@ -49,35 +51,76 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def _load(self) -> None:
-        provider = create_organisation(actor=None, name="Tierdesk IT Services", short_name="provider", is_provider=True)
-        admin = create_user(actor=None, username="admin", organisation=provider, role=Role.ADMIN,
-                            email="admin@tierdesk.example", first_name="Ada", last_name="Admin",
-                            password="tierdesk-admin")
+        provider = create_organisation(
+            actor=None, name="Tierdesk IT Services", short_name="provider", is_provider=True
+        )
+        admin = create_user(
+            actor=None,
+            username="admin",
+            organisation=provider,
+            role=Role.ADMIN,
+            email="admin@tierdesk.example",
+            first_name="Ada",
+            last_name="Admin",
+            password="tierdesk-admin",
+        )
         admin.is_superuser = True
         admin.is_staff = True
         admin.save(update_fields=["is_superuser", "is_staff"])
 
         def agent(username: str, first: str, last: str) -> User:
-            return create_user(actor=admin, username=username, organisation=provider, role=Role.AGENT,
-                               email=f"{username}@tierdesk.example", first_name=first, last_name=last,
-                               password="tierdesk-demo")
+            return create_user(
+                actor=admin,
+                username=username,
+                organisation=provider,
+                role=Role.AGENT,
+                email=f"{username}@tierdesk.example",
+                first_name=first,
+                last_name=last,
+                password="tierdesk-demo",
+            )
 
         dispatcher = agent("dispatcher", "Dmitry", "Dispatcher")
         engineer = agent("engineer", "Elena", "Engineer")
         dba = agent("dba", "Denis", "Database")
 
-        northwind = create_organisation(actor=admin, name="Northwind Trading", short_name="northwind",
-                                        account_manager=engineer, email_domains=["northwind.example"])
-        contoso = create_organisation(actor=admin, name="Contoso Bank", short_name="contoso",
-                                      email_domains=["contoso.example"])
+        northwind = create_organisation(
+            actor=admin,
+            name="Northwind Trading",
+            short_name="northwind",
+            account_manager=engineer,
+            email_domains=["northwind.example"],
+        )
+        contoso = create_organisation(
+            actor=admin, name="Contoso Bank", short_name="contoso", email_domains=["contoso.example"]
+        )
         save_site(Site(organisation=northwind, name="Head office", address="1 Harbour Street"), actor=admin)
         save_site(Site(organisation=contoso, name="Data centre", address="12 Vault Lane"), actor=admin)
-        anna = create_contact(northwind, actor=admin, email="anna@northwind.example", first_name="Anna",
-                              last_name="Manager", is_org_manager=True, password="tierdesk-demo")
-        boris = create_contact(northwind, actor=admin, email="boris@northwind.example", first_name="Boris",
-                               last_name="Buyer", password="tierdesk-demo")
-        clara = create_contact(contoso, actor=admin, email="clara@contoso.example", first_name="Clara",
-                               last_name="Cashier", password="tierdesk-demo")
+        anna = create_contact(
+            northwind,
+            actor=admin,
+            email="anna@northwind.example",
+            first_name="Anna",
+            last_name="Manager",
+            is_org_manager=True,
+            password="tierdesk-demo",
+        )
+        boris = create_contact(
+            northwind,
+            actor=admin,
+            email="boris@northwind.example",
+            first_name="Boris",
+            last_name="Buyer",
+            password="tierdesk-demo",
+        )
+        clara = create_contact(
+            contoso,
+            actor=admin,
+            email="clara@contoso.example",
+            first_name="Clara",
+            last_name="Cashier",
+            password="tierdesk-demo",
+        )
 
         lines = {line.code: line for line in SupportLine.objects.all()}
         teams = {}
@@ -93,39 +136,82 @@ class Command(BaseCommand):
             teams[code] = team
         hardware = Category(name="Hardware")
         tickets.save_desk_configuration(hardware, actor=admin)
-        for name, parent in [("Printer", hardware), ("Laptop", hardware), ("Access", None), ("1C / ERP", None)]:
+        for name, parent in [
+            ("Printer", hardware),
+            ("Laptop", hardware),
+            ("Access", None),
+            ("1C / ERP", None),
+        ]:
             tickets.save_desk_configuration(Category(name=name, parent=parent), actor=admin)
         printer = Category.objects.get(name="Printer")
         erp = Category.objects.get(name="1C / ERP")
 
-        t1 = tickets.create_ticket(actor=boris, organisation=northwind, requester=boris,
-                                   subject="Printer on the 2nd floor jams every page",
-                                   description="Since this morning every print job jams.", category=printer,
-                                   channel=Channel.PORTAL, impact=Impact.LOW, urgency=Urgency.MEDIUM)
+        t1 = tickets.create_ticket(
+            actor=boris,
+            organisation=northwind,
+            requester=boris,
+            subject="Printer on the 2nd floor jams every page",
+            description="Since this morning every print job jams.",
+            category=printer,
+            channel=Channel.PORTAL,
+            impact=Impact.LOW,
+            urgency=Urgency.MEDIUM,
+        )
         tickets.assign_ticket(t1, assignee=dispatcher, actor=dispatcher)
         tickets.add_public_reply(t1, actor=dispatcher, body="Please open tray 2 and remove any torn paper.")
         tickets.transition_ticket(t1, to_status=Status.WAITING_CUSTOMER, actor=dispatcher)
 
-        t2 = tickets.create_ticket(actor=anna, organisation=northwind, requester=anna,
-                                   subject="1C is very slow for everyone", category=erp,
-                                   description="Posting a document takes a minute.", impact=Impact.HIGH,
-                                   urgency=Urgency.HIGH, type=TicketType.INCIDENT)
+        t2 = tickets.create_ticket(
+            actor=anna,
+            organisation=northwind,
+            requester=anna,
+            subject="1C is very slow for everyone",
+            category=erp,
+            description="Posting a document takes a minute.",
+            impact=Impact.HIGH,
+            urgency=Urgency.HIGH,
+            type=TicketType.INCIDENT,
+        )
         tickets.transition_ticket(t2, to_status=Status.IN_PROGRESS, actor=dispatcher)
-        tickets.escalate_ticket(t2, to_line=lines["L2"], actor=dispatcher, team=teams["L2"],
-                                reason="Affects all users; server side.")
+        tickets.escalate_ticket(
+            t2,
+            to_line=lines["L2"],
+            actor=dispatcher,
+            team=teams["L2"],
+            reason="Affects all users; server side.",
+        )
         tickets.assign_ticket(t2, assignee=engineer, actor=engineer)
         tickets.add_internal_note(t2, actor=engineer, body="MSSQL CPU at 100%; asking the DBAs.")
-        tickets.escalate_ticket(t2, to_line=lines["L3"], actor=engineer, team=teams["L3"],
-                                reason="Query plans regressed after the update.")
+        tickets.escalate_ticket(
+            t2,
+            to_line=lines["L3"],
+            actor=engineer,
+            team=teams["L3"],
+            reason="Query plans regressed after the update.",
+        )
         tickets.add_internal_note(t2, actor=dba, body="Rebuilt statistics on the documents table.")
 
-        t3 = tickets.create_ticket(actor=dispatcher, organisation=contoso, requester=clara,
-                                   subject="New employee needs a VPN account", channel=Channel.PHONE,
-                                   type=TicketType.SERVICE_REQUEST, impact=Impact.LOW, urgency=Urgency.LOW)
+        t3 = tickets.create_ticket(
+            actor=dispatcher,
+            organisation=contoso,
+            requester=clara,
+            subject="New employee needs a VPN account",
+            channel=Channel.PHONE,
+            type=TicketType.SERVICE_REQUEST,
+            impact=Impact.LOW,
+            urgency=Urgency.LOW,
+        )
         tickets.assign_ticket(t3, assignee=dispatcher, actor=dispatcher)
-        tickets.add_public_reply(t3, actor=dispatcher, body="The account is ready; the login was sent by SMS.")
+        tickets.add_public_reply(
+            t3, actor=dispatcher, body="The account is ready; the login was sent by SMS."
+        )
         tickets.transition_ticket(t3, to_status=Status.RESOLVED, actor=dispatcher)
 
-        tickets.create_ticket(actor=clara, organisation=contoso, requester=clara,
-                              subject="How do I change my password?", type=TicketType.QUESTION,
-                              channel=Channel.EMAIL)
+        tickets.create_ticket(
+            actor=clara,
+            organisation=contoso,
+            requester=clara,
+            subject="How do I change my password?",
+            type=TicketType.QUESTION,
+            channel=Channel.EMAIL,
+        )
