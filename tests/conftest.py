@@ -13,9 +13,11 @@ from tests.factories import World, build_world
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings: Any, tmp_path: Path) -> None:
-    """Every test stores uploads in its own directory."""
+def _test_settings(settings: Any, tmp_path: Path) -> None:
+    """Every test stores uploads in its own directory; passwords hash fast (PBKDF2's cost is
+    deliberate in production and pointless in tests that create a dozen users each)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
