@@ -21,6 +21,7 @@ TOKEN_PREFIX = "tdk"  # noqa: S105 - a public marker that makes leaked tokens ea
 
 
 def user_snapshot(user: User) -> dict[str, Any]:
+    """The audited fields of a person (never the password hash)."""
     return {
         "username": user.username,
         "email": user.email,
