@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import Field
 
 from tierdesk.common.errors import DomainError
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
+
+
+# Database ids: positive 64-bit integers. Anything else is a 422 naming the field, never an
+# overflow deep in the database driver.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class TokenAuth(HttpBearer):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
-from tierdesk.common.api import caller
+from tierdesk.common.api import Id, caller
 from tierdesk.orgs import selectors, services
 
 router = Router(tags=["organisations"])
@@ -59,16 +59,16 @@ def list_organisations(request: HttpRequest) -> Any:
 
 @router.post("", response={201: OrganisationOut}, summary="Create an organisation (administrators)")
 def create_organisation(request: HttpRequest, payload: OrganisationIn) -> Any:
-    return 201, services.create_organisation(actor=caller(request), **payload.model_dump())
+    return Status(201, services.create_organisation(actor=caller(request), **payload.model_dump()))
 
 
 @router.get("/{org_id}", response=OrganisationOut, summary="Read an organisation")
-def read_organisation(request: HttpRequest, org_id: int) -> Any:
+def read_organisation(request: HttpRequest, org_id: Id) -> Any:
     return selectors.get_organisation(caller(request), org_id)
 
 
 @router.get("/{org_id}/contacts", response=list[ContactOut], summary="Contacts of an organisation")
-def list_contacts(request: HttpRequest, org_id: int) -> Any:
+def list_contacts(request: HttpRequest, org_id: Id) -> Any:
     user = caller(request)
     return selectors.organisation_contacts(user, selectors.get_organisation(user, org_id))
 
@@ -76,7 +76,7 @@ def list_contacts(request: HttpRequest, org_id: int) -> Any:
 @router.post(
     "/{org_id}/contacts", response={201: ContactOut}, summary="Add a contact (agents, administrators)"
 )
-def create_contact(request: HttpRequest, org_id: int, payload: ContactIn) -> Any:
+def create_contact(request: HttpRequest, org_id: Id, payload: ContactIn) -> Any:
     user = caller(request)
     organisation = selectors.get_organisation(user, org_id)
-    return 201, services.create_contact(organisation, actor=user, **payload.model_dump())
+    return Status(201, services.create_contact(organisation, actor=user, **payload.model_dump()))

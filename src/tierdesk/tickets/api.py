@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import FileResponse, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router
+from ninja import Status as Reply
 from ninja.files import UploadedFile
+from pydantic import Field
 
 from tierdesk.accounts.models import User
-from tierdesk.common.api import caller, unknown_reference
+from tierdesk.common.api import Id, caller, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
 from tierdesk.tickets import selectors, services
@@ -83,16 +85,16 @@ def _ticket(request: HttpRequest, ref: str) -> Ticket:
 @router.get("", response=TicketPageOut, summary="List tickets")
 def list_tickets(
     request: HttpRequest,
-    organisation: int | None = None,
+    organisation: Id | None = None,
     status: list[Status] = Query(None),  # noqa: B008 - ninja's declaration style
     line: str | None = None,
-    team: int | None = None,
-    assignee: int | None = None,
+    team: Id | None = None,
+    assignee: Id | None = None,
     unassigned: bool = False,
-    priority: list[int] = Query(None),  # noqa: B008
+    priority: list[Annotated[int, Field(ge=1, le=5)]] = Query(None),  # noqa: B008
     type: TicketType | None = None,
-    category: int | None = None,
-    requester: int | None = None,
+    category: Id | None = None,
+    requester: Id | None = None,
     q: str | None = Query(None, max_length=200),
     ordering: str = Query("priority", pattern="^(priority|created|-created|-updated)$"),
     cursor: str | None = Query(None, max_length=500),
@@ -143,7 +145,7 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
         line=_line(payload.line) if payload.line else None,
         team=_team(payload.team_id),
     )
-    return 201, selectors.get_ticket(user, ticket.number)
+    return Reply(201, selectors.get_ticket(user, ticket.number))
 
 
 @router.get("/{ref}", response=TicketDetailOut, summary="Read a ticket")
@@ -220,13 +222,13 @@ def add_reply(request: HttpRequest, ref: str, payload: EntryIn) -> Any:
     entry = services.add_public_reply(
         _ticket(request, ref), actor=caller(request), body=payload.body, channel="api"
     )
-    return 201, entry
+    return Reply(201, entry)
 
 
 @router.post("/{ref}/notes", response={201: EntryOut}, summary="Add an internal note")
 def add_note(request: HttpRequest, ref: str, payload: EntryIn) -> Any:
     entry = services.add_internal_note(_ticket(request, ref), actor=caller(request), body=payload.body)
-    return 201, entry
+    return Reply(201, entry)
 
 
 @router.get("/{ref}/entries", response=list[EntryOut], summary="Read the conversation")
@@ -239,7 +241,7 @@ def upload_attachment(
     request: HttpRequest,
     ref: str,
     file: File[UploadedFile],
-    entry_id: Form[int | None] = None,
+    entry_id: Form[Id | None] = None,
 ) -> Any:
     user = caller(request)
     ticket = _ticket(request, ref)
@@ -249,7 +251,7 @@ def upload_attachment(
         if entry is None:
             raise unknown_reference("entry_id", entry_id)
     attachment = services.add_attachment(ticket, actor=user, file=file, filename=file.name or "", entry=entry)
-    return 201, attachment
+    return Reply(201, attachment)
 
 
 @router.get("/{ref}/attachments", response=list[AttachmentOut], summary="List attachments")
@@ -268,7 +270,7 @@ def ticket_history(request: HttpRequest, ref: str) -> Any:
 
 
 @attachments_router.get("/{attachment_id}", summary="Download an attachment", response={200: None})
-def download_attachment(request: HttpRequest, attachment_id: int) -> Any:
+def download_attachment(request: HttpRequest, attachment_id: Id) -> Any:
     attachment = selectors.get_attachment(caller(request), attachment_id)
     response = FileResponse(
         attachment.file.open("rb"),

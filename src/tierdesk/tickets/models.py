@@ -338,7 +338,8 @@ def parse_ticket_number(ref: str) -> int | None:
     prefix = f"{settings.TIERDESK_TICKET_PREFIX}-"
     if ref.upper().startswith(prefix.upper()):
         ref = ref[len(prefix) :]
-    return int(ref) if ref.isdigit() and len(ref) <= 18 else None
+    # isdigit() alone accepts "³" and other Unicode digits that int() refuses.
+    return int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
 
 
 class TicketEntry(models.Model):

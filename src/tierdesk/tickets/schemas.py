@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Schema
 from pydantic import Field
 
+from tierdesk.common.api import Id
 from tierdesk.tickets.choices import TRANSITIONS, Channel, EntryKind, Impact, Status, TicketType, Urgency
 
 
@@ -152,24 +153,26 @@ class TicketIn(Schema):
     description: str = ""
     type: TicketType = TicketType.INCIDENT
     channel: Channel = Channel.API
-    organisation_id: int | None = Field(None, description="Defaults to the caller's organisation.")
-    requester_id: int | None = Field(None, description="Defaults to the caller.")
-    category_id: int | None = None
+    organisation_id: Id | None = Field(None, description="Defaults to the caller's organisation.")
+    requester_id: Id | None = Field(None, description="Defaults to the caller.")
+    category_id: Id | None = None
     impact: Impact = Impact.MEDIUM
     urgency: Urgency = Urgency.MEDIUM
     line: str | None = Field(None, description="Line code, e.g. L1; defaults to the intake line.")
-    team_id: int | None = None
+    team_id: Id | None = None
 
 
 class TicketPatch(Schema):
     subject: str | None = Field(None, max_length=250)
     description: str | None = None
     type: TicketType | None = None
-    category_id: int | None = None
+    category_id: Id | None = None
     impact: Impact | None = None
     urgency: Urgency | None = None
-    requester_id: int | None = None
-    expected_version: int | None = Field(None, description="The version you edited; a newer one is a 409.")
+    requester_id: Id | None = None
+    expected_version: Annotated[int, Field(ge=1, le=2**31)] | None = Field(
+        None, description="The version you edited; a newer one is a 409."
+    )
 
 
 class TransitionIn(Schema):
@@ -178,14 +181,14 @@ class TransitionIn(Schema):
 
 
 class AssignIn(Schema):
-    assignee_id: int | None = Field(None, description="null takes the ticket off its assignee.")
-    team_id: int | None = None
+    assignee_id: Id | None = Field(None, description="null takes the ticket off its assignee.")
+    team_id: Id | None = None
 
 
 class LineMoveIn(Schema):
     line: str = Field(..., description="Target line code, e.g. L2.")
     reason: str
-    team_id: int | None = None
+    team_id: Id | None = None
 
 
 class EntryIn(Schema):
