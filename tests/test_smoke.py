@@ -14,3 +14,14 @@ def test_api_lists_own_ticket(world: World, api) -> None:
     response = api(world.customer_a).get("tickets")
     assert response.status_code == 200, response.content
     assert [t["number"] for t in response.json()["items"]] == [ticket.number]
+
+
+def test_escalating_agent_gets_the_result_though_the_ticket_leaves_his_queue(world: World, api) -> None:
+    ticket = world.ticket()
+    client = api(world.l1)
+    response = client.post(
+        f"tickets/{ticket.number}/escalate", {"line": "L2", "reason": "Needs a server engineer"}
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["line"] == "L2"
+    assert client.get(f"tickets/{ticket.number}").status_code == 404  # now L2's, not his

@@ -145,7 +145,7 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
         line=_line(payload.line) if payload.line else None,
         team=_team(payload.team_id),
     )
-    return Reply(201, selectors.get_ticket(user, ticket.number))
+    return Reply(201, ticket)
 
 
 @router.get("/{ref}", response=TicketDetailOut, summary="Read a ticket")
@@ -170,16 +170,18 @@ def update_ticket(request: HttpRequest, ref: str, payload: TicketPatch) -> Any:
             raise DomainError(_("%(field)s cannot be null.") % {"field": name}, field=name)
         else:
             changes[name] = value
-    services.update_ticket(ticket, actor=user, changes=changes, expected_version=expected)
-    return _ticket(request, ref)
+    return services.update_ticket(ticket, actor=user, changes=changes, expected_version=expected)
+
+
+# Write endpoints answer with the ticket as the service left it: after an escalation the caller
+# may no longer see it in his queue, but he made the change and gets its result.
 
 
 @router.post("/{ref}/transition", response=TicketDetailOut, summary="Change the status")
 def transition_ticket(request: HttpRequest, ref: str, payload: TransitionIn) -> Any:
-    services.transition_ticket(
+    return services.transition_ticket(
         _ticket(request, ref), to_status=payload.status, actor=caller(request), comment=payload.comment
     )
-    return _ticket(request, ref)
 
 
 @router.post("/{ref}/assign", response=TicketDetailOut, summary="Assign or unassign")
@@ -189,32 +191,29 @@ def assign_ticket(request: HttpRequest, ref: str, payload: AssignIn) -> Any:
     if not user.is_staff_member:
         raise NotPermitted(_("Only agents and administrators can do this."))
     assignee = _person(user, payload.assignee_id, "assignee_id") if payload.assignee_id else None
-    services.assign_ticket(ticket, assignee=assignee, actor=user, team=_team(payload.team_id))
-    return _ticket(request, ref)
+    return services.assign_ticket(ticket, assignee=assignee, actor=user, team=_team(payload.team_id))
 
 
 @router.post("/{ref}/escalate", response=TicketDetailOut, summary="Escalate to a higher line")
 def escalate_ticket(request: HttpRequest, ref: str, payload: LineMoveIn) -> Any:
-    services.escalate_ticket(
+    return services.escalate_ticket(
         _ticket(request, ref),
         to_line=_line(payload.line),
         actor=caller(request),
         reason=payload.reason,
         team=_team(payload.team_id),
     )
-    return _ticket(request, ref)
 
 
 @router.post("/{ref}/de-escalate", response=TicketDetailOut, summary="Return to a lower line")
 def deescalate_ticket(request: HttpRequest, ref: str, payload: LineMoveIn) -> Any:
-    services.deescalate_ticket(
+    return services.deescalate_ticket(
         _ticket(request, ref),
         to_line=_line(payload.line),
         actor=caller(request),
         reason=payload.reason,
         team=_team(payload.team_id),
     )
-    return _ticket(request, ref)
 
 
 @router.post("/{ref}/replies", response={201: EntryOut}, summary="Post a public reply")
