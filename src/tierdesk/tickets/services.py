@@ -128,6 +128,27 @@ def _save(ticket: Ticket, fields: list[str]) -> None:
     ticket.save(update_fields=[*fields, "version", "updated_at"])
 
 
+def _audit(
+    ticket: Ticket,
+    event: EventType,
+    *,
+    actor: User | None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    message: str = "",
+) -> None:
+    """Record a change of ``ticket`` in the audit trail, under the ticket's organisation."""
+    record_event(
+        ticket,
+        event_type=event,
+        actor=actor,
+        organisation=ticket.organisation_id,
+        old=old,
+        new=new,
+        message=message,
+    )
+
+
 def _event_entry(
     ticket: Ticket, actor: User | None, event: EventType, data: dict[str, Any], body: str = ""
 ) -> None:
@@ -182,11 +203,10 @@ def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, commen
         fields.append("closed_at")
     ticket.status = to_status
     event = EventType.TICKET_REOPENED if reopening else EventType.TICKET_STATUS_CHANGED
-    record_event(
+    _audit(
         ticket,
-        event_type=event,
+        event,
         actor=actor,
-        organisation=ticket.organisation_id,
         old=old,
         new=new,
         message=comment,
@@ -297,11 +317,10 @@ def create_ticket(
         team=team,
         created_by=actor,
     )
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_CREATED,
+        EventType.TICKET_CREATED,
         actor=actor,
-        organisation=organisation,
         new={
             "type": ticket.type,
             "channel": ticket.channel,
@@ -391,11 +410,10 @@ def update_ticket(
     if not new:
         return ticket
     _save(ticket, [("category" if k == "category" else k) for k in new])
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_UPDATED,
+        EventType.TICKET_UPDATED,
         actor=actor,
-        organisation=ticket.organisation_id,
         old=old,
         new=new,
     )
@@ -441,11 +459,10 @@ def transition_ticket(ticket: Ticket, *, to_status: str, actor: User | None, com
         ticket.team = _eligible_team(ticket, actor, None)
         ticket.assignee = actor
         fields += ["assignee", "team"]
-        record_event(
+        _audit(
             ticket,
-            event_type=EventType.TICKET_ASSIGNED,
+            EventType.TICKET_ASSIGNED,
             actor=actor,
-            organisation=ticket.organisation_id,
             old={"assignee": None},
             new={"assignee": actor.pk, "team": ticket.team_id},
         )
@@ -500,11 +517,10 @@ def assign_ticket(
     new = {"assignee": ticket.assignee_id, "team": ticket.team_id}
     if old == new:
         return ticket
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_ASSIGNED,
+        EventType.TICKET_ASSIGNED,
         actor=actor,
-        organisation=ticket.organisation_id,
         old=old,
         new=new,
     )
@@ -562,11 +578,10 @@ def _move_between_lines(
         fields.append("escalation_count")
     new = {"line": to_line.code, "team": team.pk if team else None, "assignee": None}
     event = EventType.TICKET_ESCALATED if up else EventType.TICKET_DEESCALATED
-    record_event(
+    _audit(
         ticket,
-        event_type=event,
+        event,
         actor=actor,
-        organisation=ticket.organisation_id,
         old=old,
         new=new,
         message=reason,
@@ -642,11 +657,10 @@ def add_public_reply(ticket: Ticket, *, actor: User, body: str, channel: str = "
     entry = TicketEntry.objects.create(
         ticket=ticket, kind=EntryKind.PUBLIC, author=actor, body=body, channel=channel or ""
     )
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_REPLIED,
+        EventType.TICKET_REPLIED,
         actor=actor,
-        organisation=ticket.organisation_id,
         new={"entry": entry.pk, "length": len(body)},
     )
     _save(ticket, fields)
@@ -661,11 +675,10 @@ def add_internal_note(ticket: Ticket, *, actor: User, body: str) -> TicketEntry:
     _lock(ticket)
     _ensure_agent_covers(ticket, actor)
     entry = TicketEntry.objects.create(ticket=ticket, kind=EntryKind.INTERNAL, author=actor, body=body)
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_NOTE_ADDED,
+        EventType.TICKET_NOTE_ADDED,
         actor=actor,
-        organisation=ticket.organisation_id,
         new={"entry": entry.pk, "length": len(body)},
     )
     _save(ticket, [])
@@ -742,11 +755,10 @@ def add_attachment(
         file.seek(0)
         attachment.file.save(storage_name, file, save=False)
     attachment.save()
-    record_event(
+    _audit(
         ticket,
-        event_type=EventType.TICKET_ATTACHMENT_ADDED,
+        EventType.TICKET_ATTACHMENT_ADDED,
         actor=actor,
-        organisation=ticket.organisation_id,
         new={"attachment": attachment.pk, "filename": clean_name, "size": size, "sha256": attachment.sha256},
     )
     _save(ticket, [])
