@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tierdesk.tickets.choices import (
+    OPEN_STATUSES,
     Channel,
     EntryKind,
     EscalationDirection,
@@ -302,13 +303,29 @@ class Ticket(models.Model):
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         indexes = [
-            # The agent queue: a line's tickets in a status, most urgent and oldest first.
+            # Queues are about open work. Partial indexes over open tickets only, in queue order
+            # (most urgent, then oldest), let PostgreSQL read the first page straight off the
+            # index instead of fetching every matching row from a million-row table and sorting.
+            models.Index(
+                fields=["current_line", "priority", "created_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="ticket_open_line_idx",
+            ),
+            models.Index(
+                fields=["team", "priority", "created_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="ticket_open_team_idx",
+            ),
+            models.Index(
+                fields=["assignee", "priority", "created_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="ticket_open_assignee_idx",
+            ),
+            # Any status (closed work, reports): a line's or organisation's tickets by status.
             models.Index(
                 fields=["current_line", "status", "priority", "created_at", "id"], name="ticket_queue_idx"
             ),
             models.Index(fields=["organisation", "status", "priority", "created_at"], name="ticket_org_idx"),
-            models.Index(fields=["team", "status", "priority", "created_at"], name="ticket_team_idx"),
-            models.Index(fields=["assignee", "status", "priority", "created_at"], name="ticket_assignee_idx"),
             models.Index(fields=["requester", "created_at"], name="ticket_requester_idx"),
             models.Index(fields=["status", "priority", "created_at", "id"], name="ticket_status_idx"),
             models.Index(fields=["created_at", "id"], name="ticket_created_idx"),
@@ -323,8 +340,6 @@ class Ticket(models.Model):
 
     @property
     def is_open(self) -> bool:
-        from tierdesk.tickets.choices import OPEN_STATUSES
-
         return self.status in OPEN_STATUSES
 
 
