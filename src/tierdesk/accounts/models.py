@@ -65,7 +65,13 @@ class User(AbstractUser):
     )
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     job_title = models.CharField(_("job title"), max_length=120, blank=True)
-    language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.EN)
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=Language.choices,
+        blank=True,
+        help_text=_("The language Tierdesk speaks to this person; empty follows the browser."),
+    )
 
     objects: ClassVar[TierdeskUserManager] = TierdeskUserManager()
 

@@ -58,7 +58,7 @@ def create_user(
     password: str | None = None,
     is_org_manager: bool = False,
     phone: str = "",
-    language: str = "en",
+    language: str = "",
 ) -> User:
     """Create a person: provider staff (agent, admin) or a contact of a client organisation.
 

@@ -821,7 +821,8 @@ def set_team_members(team: Team, *, members: list[User], actor: User | None) -> 
     bad = [str(m) for m in members if not m.is_staff_member]
     if bad:
         raise DomainError(
-            _("Only agents can be team members: %(names)s.") % {"names": ", ".join(bad)}, field="members"
+            _("Only agents and administrators can be team members: %(names)s.") % {"names": ", ".join(bad)},
+            field="members",
         )
     old = sorted(team.members.values_list("pk", flat=True))
     team.members.set(members)
