@@ -15,6 +15,7 @@ from tierdesk.accounts.models import ApiToken, User, hash_token_key
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import diff, record_event
 from tierdesk.common.errors import DomainError, NotPermitted
+from tierdesk.common.limits import clean_text
 from tierdesk.orgs.models import Organisation
 
 TOKEN_PREFIX = "tdk"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
@@ -66,6 +67,11 @@ def create_user(
     (a caller on the phone). Without a password the account cannot sign in until it is set.
     """
     role = Role(role)
+    first_name = clean_text(first_name, field="first_name", max_chars=150, required=False)
+    last_name = clean_text(last_name, field="last_name", max_chars=150, required=False)
+    phone = clean_text(phone, field="phone", max_chars=40, required=False)
+    email = clean_text(email, field="email", max_chars=254, required=False)
+    username = clean_text(username, field="username", max_chars=150)
     if actor is not None and not actor.is_admin:
         if role != Role.CUSTOMER or not actor.is_agent:
             raise NotPermitted(_("Only administrators can create staff accounts."))
@@ -121,6 +127,8 @@ def update_user(user: User, *, actor: User | None, changes: dict[str, Any]) -> U
         raise NotPermitted(_("You cannot change: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
     before = user_snapshot(user)
     for name, value in changes.items():
+        if isinstance(value, str):
+            value = clean_text(value, field=name, max_chars=254, required=False)
         setattr(user, name, value)
     _check_role_organisation(user.role, user.organisation) if user.organisation else None
     if user.email and User.objects.filter(email__iexact=user.email).exclude(pk=user.pk).exists():

@@ -7,13 +7,32 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
+from ninja import Schema
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from tierdesk.common.errors import DomainError
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
+
+
+class InputSchema(Schema):
+    """Base of every request body: unknown keys are refused (422) instead of silently ignored,
+    so a typo such as ``{"assignee": 5}`` cannot turn into "unassign"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectParser(Parser):
+    """JSON bodies must be objects; ``[...]`` or ``"..."`` would otherwise validate as ``{}``."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("the request body is not a JSON object")
+        return data
 
 
 # Database ids: positive 64-bit integers. Anything else is a 422 naming the field, never an
@@ -42,6 +61,13 @@ class TokenAuth(HttpBearer):
 
 class ActiveSessionAuth(SessionAuth):
     """The browser's session (with CSRF protection on unsafe methods)."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # CSRF protects signed-in cookie sessions only. Without one there is nothing to forge,
+        # and the caller must hear "authenticate" (401), not "CSRF check failed" (403).
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = super().authenticate(request, key)

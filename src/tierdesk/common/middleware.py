@@ -32,9 +32,14 @@ class RequestIdMiddleware:
         return response
 
 
-class RequestSizeLimitMiddleware:
-    """Refuses request bodies larger than the largest attachment (plus multipart overhead) before
-    Django reads them, with a JSON 413 that names the limit; nothing is spooled to disk."""
+class RequestGuardMiddleware:
+    """Refuses what no handler should ever see, before Django reads the body:
+
+    * bodies larger than the largest attachment plus multipart overhead (JSON 413 naming the
+      limit; nothing is spooled to disk);
+    * NUL characters in query parameters (JSON 400): PostgreSQL cannot store or compare them,
+      and no legitimate filter contains one.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -49,6 +54,10 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            return JsonResponse(
+                {"detail": _("A query parameter contains a NUL character."), "code": "invalid"}, status=400
+            )
         if length > limit:
             return JsonResponse(
                 {

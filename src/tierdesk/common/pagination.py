@@ -12,10 +12,10 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Q, QuerySet
-from django.utils.dateparse import parse_datetime
+from django.core.exceptions import ValidationError
+from django.db.models import Field, Model, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from tierdesk.common.errors import DomainError
@@ -34,16 +34,34 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> DomainError:
+    return DomainError(_("The cursor is not valid; start again from the first page."), field="cursor")
+
+
 def _decode(cursor: str, size: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise DomainError(
-            _("The cursor is not valid; start again from the first page."), field="cursor"
-        ) from exc
+        raise _bad_cursor() from exc
     if not isinstance(values, list) or len(values) != size:
-        raise DomainError(_("The cursor is not valid; start again from the first page."), field="cursor")
+        raise _bad_cursor()
+    return values
+
+
+def _typed(model: type[Model], ordering: list[str], raw: list[Any]) -> list[Any]:
+    """Cursor values converted by the ordering fields themselves; anything a client forged that
+    is not a value of that field (or would overflow a 64-bit column) is a 400, not a 500."""
+    values = []
+    for spec, value in zip(ordering, raw, strict=True):
+        field = cast("Field[Any, Any]", model._meta.get_field(spec.lstrip("-")))
+        try:
+            typed = field.to_python(value)
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise _bad_cursor() from exc
+        if typed is None or (isinstance(typed, int) and not -(2**63) <= typed < 2**63):
+            raise _bad_cursor()
+        values.append(typed)
     return values
 
 
@@ -51,17 +69,9 @@ def _after(ordering: list[str], values: list[Any]) -> Q:
     """Rows after ``values`` in ``ordering``: (a > x) | (a = x & b > y) | ... for mixed directions."""
     condition = Q()
     for index, spec in enumerate(ordering):
-        field = spec.lstrip("-")
-        value = values[index]
-        if isinstance(value, str) and (parsed := parse_datetime(value)) is not None and field.endswith("_at"):
-            value = parsed
-        step = Q(**{f"{field}__{'lt' if spec.startswith('-') else 'gt'}": value})
+        step = Q(**{f"{spec.lstrip('-')}__{'lt' if spec.startswith('-') else 'gt'}": values[index]})
         for earlier in range(index):
-            prev = ordering[earlier].lstrip("-")
-            prev_value = values[earlier]
-            if isinstance(prev_value, str) and prev.endswith("_at"):
-                prev_value = parse_datetime(prev_value) or prev_value
-            step &= Q(**{prev: prev_value})
+            step &= Q(**{ordering[earlier].lstrip("-"): values[earlier]})
         condition |= step
     return condition
 
@@ -70,7 +80,7 @@ def keyset_page(queryset: QuerySet[Any], *, ordering: list[str], cursor: str | N
     """Return one page of ``queryset`` in ``ordering`` (which must end with a unique field)."""
     qs = queryset.order_by(*ordering)
     if cursor:
-        qs = qs.filter(_after(ordering, _decode(cursor, len(ordering))))
+        qs = qs.filter(_after(ordering, _typed(queryset.model, ordering, _decode(cursor, len(ordering)))))
     rows = list(qs[: limit + 1])
     items = rows[:limit]
     next_cursor = None

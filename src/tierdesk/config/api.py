@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 
 from tierdesk.accounts.api import router as me_router
-from tierdesk.common.api import ActiveSessionAuth, TokenAuth, error_body
+from tierdesk.common.api import ActiveSessionAuth, ObjectParser, TokenAuth, error_body
 from tierdesk.common.errors import DomainError
 from tierdesk.orgs.api import router as orgs_router
 from tierdesk.tickets.api import attachments_router, config_router
@@ -22,6 +23,7 @@ api = NinjaAPI(
     "Authenticate with `Authorization: Bearer <token>` (tokens are issued in the admin) "
     "or a browser session.",
     auth=[TokenAuth(), ActiveSessionAuth()],
+    parser=ObjectParser(),
     urls_namespace="api-v1",
 )
 api.add_router("/me", me_router)
@@ -61,4 +63,36 @@ def on_model_validation(request: HttpRequest, exc: DjangoValidationError) -> Htt
         request,
         {"detail": f"{first[0]}: {' '.join(first[1])}", "code": "invalid", "errors": messages},
         status=400,
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    if exc.status_code == 400 and message.startswith("Cannot parse request body"):
+        body = {"detail": _("The request body must be a JSON object in UTF-8."), "code": "malformed_body"}
+    elif exc.status_code == 403 and "CSRF" in message:
+        body = {
+            "detail": _("The CSRF token is missing or wrong; reload the page and try again."),
+            "code": "csrf",
+        }
+    else:
+        body = {"detail": message, "code": "error"}
+    return api.create_response(request, body, status=exc.status_code)
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    from django.conf import settings
+
+    return api.create_response(
+        request,
+        {
+            "detail": _(
+                "The request body is larger than %(limit)d bytes; send less data or upload files separately."
+            )
+            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+            "code": "too_large",
+        },
+        status=413,
     )

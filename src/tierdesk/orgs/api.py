@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from tierdesk.common.api import Id, caller
+from tierdesk.common.api import Id, InputSchema, caller
 from tierdesk.orgs import selectors, services
 
 router = Router(tags=["organisations"])
@@ -25,7 +25,7 @@ class OrganisationOut(Schema):
     is_active: bool
 
 
-class OrganisationIn(Schema):
+class OrganisationIn(InputSchema):
     name: str = Field(..., max_length=200)
     short_name: str = Field("", max_length=50)
     email_domains: list[str] = []
@@ -44,7 +44,7 @@ class ContactOut(Schema):
     is_active: bool
 
 
-class ContactIn(Schema):
+class ContactIn(InputSchema):
     email: str = Field(..., max_length=254)
     first_name: str = Field("", max_length=150)
     last_name: str = Field("", max_length=150)

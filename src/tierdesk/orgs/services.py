@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import diff, record_event
 from tierdesk.common.errors import DomainError, NotPermitted
+from tierdesk.common.limits import BODY_MAX_CHARS, clean_text
 from tierdesk.orgs.models import Organisation, Site
 
 if TYPE_CHECKING:
@@ -50,9 +51,9 @@ def create_organisation(
 ) -> Organisation:
     """Register a client organisation (a tenant), or the provider itself (only one exists)."""
     _require_admin(actor)
-    name = name.strip()
-    if not name:
-        raise DomainError(_("The organisation needs a name."), field="name")
+    name = clean_text(name, field="name", max_chars=200)
+    phone = clean_text(phone, field="phone", max_chars=40, required=False)
+    notes = clean_text(notes, field="notes", max_chars=BODY_MAX_CHARS, required=False)
     if is_provider and Organisation.objects.filter(is_provider=True).exists():
         raise DomainError(_("There is already a provider organisation."), field="is_provider")
     if account_manager is not None and not account_manager.is_staff_member:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from ninja import Schema
 from pydantic import Field
 
-from tierdesk.common.api import Id
+from tierdesk.common.api import Id, InputSchema
 from tierdesk.tickets.choices import TRANSITIONS, Channel, EntryKind, Impact, Status, TicketType, Urgency
 
 
@@ -148,7 +148,7 @@ class TicketDetailOut(TicketOut):
         return list(ticket_attachments(obj, context["request"].auth))
 
 
-class TicketIn(Schema):
+class TicketIn(InputSchema):
     subject: str = Field(..., max_length=250)
     description: str = ""
     type: TicketType = TicketType.INCIDENT
@@ -162,7 +162,7 @@ class TicketIn(Schema):
     team_id: Id | None = None
 
 
-class TicketPatch(Schema):
+class TicketPatch(InputSchema):
     subject: str | None = Field(None, max_length=250)
     description: str | None = None
     type: TicketType | None = None
@@ -175,23 +175,23 @@ class TicketPatch(Schema):
     )
 
 
-class TransitionIn(Schema):
+class TransitionIn(InputSchema):
     status: Status
     comment: str = ""
 
 
-class AssignIn(Schema):
+class AssignIn(InputSchema):
     assignee_id: Id | None = Field(None, description="null takes the ticket off its assignee.")
     team_id: Id | None = None
 
 
-class LineMoveIn(Schema):
+class LineMoveIn(InputSchema):
     line: str = Field(..., description="Target line code, e.g. L2.")
     reason: str
     team_id: Id | None = None
 
 
-class EntryIn(Schema):
+class EntryIn(InputSchema):
     body: str
 
 

@@ -1,0 +1,171 @@
+"""Exact query counts of the ticket list and detail: no N+1, whatever the data.
+
+The numbers are what the code does today, on SQLite and PostgreSQL alike; a change that adds a
+query per row (or per request) fails here and must update the number deliberately.
+
+Each client makes one request before the measurement: the first use of a bearer token records
+``last_used_at`` (one UPDATE, at most every five minutes), which is bookkeeping, not the view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+
+from tests.factories import World
+from tierdesk.tickets import services
+from tierdesk.tickets.models import Ticket
+
+# token -> user (1) + agent scope: teams (1) and the organisations they serve (1) + the page (1)
+LIST_QUERIES = {"l1": 4, "customer_a": 2, "manager_a": 2, "admin": 2}
+# token (1) [+ agent scope (2)] + ticket with its relations (1) + entries (1) + their attachments (1)
+# + the ticket's attachments (1)
+DETAIL_QUERIES = {"l1": 7, "customer_a": 5, "manager_a": 5, "admin": 5}
+ENTRIES_QUERIES = {"l1": 6, "customer_a": 4, "manager_a": 4, "admin": 4}
+
+
+def warmed(api: Any, user: Any) -> Any:
+    client = api(user)
+    assert client.get("me").status_code == 200
+    return client
+
+
+def add_tickets(world: World, count: int) -> None:
+    """Tickets of both organisations with every relation the list shows filled in on some."""
+    requesters = [world.customer_a, world.customer_a2, world.customer_b, world.manager_a]
+    for i in range(count):
+        ticket = world.ticket(requester=requesters[i % 4], category=world.category if i % 2 else None)
+        if i % 3 == 1:
+            services.assign_ticket(ticket, assignee=world.l1, actor=world.admin)
+
+
+@pytest.mark.parametrize("who", sorted(LIST_QUERIES))
+def test_ticket_list_query_count_does_not_grow_with_the_number_of_tickets(
+    world: World, api: Any, django_assert_num_queries: Any, who: str
+) -> None:
+    client = warmed(api, getattr(world, who))
+    created = 0
+    sizes = []
+    for total in (5, 30, 60):
+        add_tickets(world, total - created)
+        created = total
+        with django_assert_num_queries(LIST_QUERIES[who]):
+            response = client.get("tickets")
+        assert response.status_code == 200
+        items = response.json()["items"]
+        sizes.append(len(items))
+        # The relations really were rendered from the joined rows.
+        assert all(item["organisation"]["name"] and item["requester"]["name"] for item in items)
+    assert sizes[-1] <= 50
+    assert sizes[0] < sizes[1], "the second measurement must list more tickets than the first"
+    if who in ("l1", "admin"):
+        assert sizes == [5, 30, 50]
+
+
+def test_ticket_list_with_every_filter_is_still_one_query_for_the_page(
+    world: World, api: Any, django_assert_num_queries: Any
+) -> None:
+    client = warmed(api, world.admin)
+    add_tickets(world, 12)
+    params = {
+        "organisation": world.org_a.pk,
+        "status": ["new", "assigned"],
+        "line": "L1",
+        "priority": [3],
+        "type": "incident",
+        "category": world.category.pk,
+        "q": "printer",
+    }
+    # token (1) + line look-up (1) + the page (1)
+    with django_assert_num_queries(3):
+        response = client.get("tickets", params)
+    assert response.status_code == 200
+    assert response.json()["items"]
+
+
+def test_following_the_cursor_costs_the_same_as_the_first_page(
+    world: World, api: Any, django_assert_num_queries: Any
+) -> None:
+    client = warmed(api, world.l1)
+    add_tickets(world, 9)
+    cursor = client.get("tickets", {"limit": 4}).json()["next_cursor"]
+    assert cursor
+    with django_assert_num_queries(LIST_QUERIES["l1"]):
+        response = client.get("tickets", {"limit": 4, "cursor": cursor})
+    assert len(response.json()["items"]) == 4
+
+
+def grow_conversation(world: World, ticket: Ticket, rounds: int) -> None:
+    """Per round: a customer reply with a file, an internal note with a file, a loose file and an
+    agent reply."""
+    for _ in range(rounds):
+        reply = services.add_public_reply(ticket, actor=world.customer_a, body="still broken")
+        services.add_attachment(
+            ticket,
+            actor=world.customer_a,
+            file=ContentFile(b"r%d" % reply.pk, name="r"),
+            filename="photo.jpg",
+            entry=reply,
+        )
+        note = services.add_internal_note(ticket, actor=world.l1, body="checked logs")
+        services.add_attachment(
+            ticket,
+            actor=world.l1,
+            file=ContentFile(b"n%d" % note.pk, name="n"),
+            filename="log.txt",
+            entry=note,
+        )
+        services.add_attachment(
+            ticket, actor=world.l1, file=ContentFile(b"f%d" % note.pk, name="f"), filename="manual.pdf"
+        )
+        services.add_public_reply(ticket, actor=world.l1, body="try this")
+
+
+@pytest.mark.parametrize("who", sorted(DETAIL_QUERIES))
+def test_ticket_detail_query_count_does_not_grow_with_entries_and_attachments(
+    world: World, api: Any, django_assert_num_queries: Any, who: str
+) -> None:
+    client = warmed(api, getattr(world, who))
+    ticket = world.ticket(category=world.category)
+    services.assign_ticket(ticket, assignee=world.l1, actor=world.l1)
+    shapes = []
+    for rounds in (1, 4):
+        grow_conversation(world, ticket, rounds)
+        with django_assert_num_queries(DETAIL_QUERIES[who]):
+            response = client.get(f"tickets/{ticket.pk}")
+        assert response.status_code == 200
+        detail = response.json()
+        shapes.append((len(detail["entries"]), len(detail["attachments"])))
+        assert all(entry["author"] is not None for entry in detail["entries"] if entry["kind"] != "event")
+    (entries_before, files_before), (entries_after, files_after) = shapes
+    assert entries_after >= entries_before + 8
+    assert files_after >= files_before + 8
+
+
+@pytest.mark.parametrize("who", sorted(ENTRIES_QUERIES))
+def test_conversation_query_count_does_not_grow_with_entries(
+    world: World, api: Any, django_assert_num_queries: Any, who: str
+) -> None:
+    client = warmed(api, getattr(world, who))
+    ticket = world.ticket()
+    lengths = []
+    for rounds in (1, 4):
+        grow_conversation(world, ticket, rounds)
+        with django_assert_num_queries(ENTRIES_QUERIES[who]):
+            response = client.get(f"tickets/{ticket.pk}/entries")
+        assert response.status_code == 200
+        lengths.append(len(response.json()))
+    assert lengths[1] > lengths[0]
+
+
+def test_first_use_of_a_token_adds_one_bookkeeping_update(
+    world: World, api: Any, django_assert_num_queries: Any
+) -> None:
+    client = api(world.admin)
+    with django_assert_num_queries(LIST_QUERIES["admin"] + 1) as captured:
+        client.get("tickets")
+    assert any(
+        q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"] for q in captured.captured_queries
+    )
