@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two workers on the two-core machines we target; `make test PYTEST_ARGS=` runs serially.
+PYTEST_ARGS ?= -n auto
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: run test lint typecheck check install messages clean

@@ -120,7 +120,12 @@ def update_user(user: User, *, actor: User | None, changes: dict[str, Any]) -> U
     allowed = {"email", "first_name", "last_name", "phone", "language", "job_title"}
     if actor is None or actor.is_admin:
         allowed |= {"role", "organisation", "is_org_manager", "is_active"}
-    elif actor.pk != user.pk and not (actor.is_agent and user.is_customer):
+    elif actor.pk != user.pk and not (
+        actor.is_agent
+        and user.is_customer
+        and user.organisation_id is not None
+        and Organisation.objects.restrict(actor).filter(pk=user.organisation_id, is_provider=False).exists()
+    ):
         raise NotPermitted(_("You cannot change this person."))
     unknown = set(changes) - allowed
     if unknown:

@@ -194,8 +194,8 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         """Tickets ``user`` may act on.
 
         * administrators: all;
-        * agents: tickets of the organisations their teams serve, on the lines their teams are
-          on, plus any ticket assigned to them;
+        * agents: for each of their teams, the tickets on that team's line of the organisations
+          that team serves; plus any ticket assigned to them;
         * customer managers: every ticket of their organisation (to view and to reply);
         * other customers: the tickets they requested.
         ``action`` is "view" or "change"; customers can "view" (and reply) but never "change"
@@ -208,13 +208,14 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         if user.is_agent:
             from tierdesk.tickets.selectors import agent_scope
 
-            scope = agent_scope(user)
-            if not scope.line_ids:
-                return self.filter(assignee=user)
-            served = Q(current_line_id__in=scope.line_ids)
-            if not scope.all_organisations:
-                served &= Q(organisation_id__in=scope.organisation_ids)
-            return self.filter(served | Q(assignee=user))
+            # Per team, not a cross product: a team serves its organisations on its own line.
+            served = Q(assignee=user)
+            for line_id, organisation_ids in agent_scope(user).coverage().items():
+                if organisation_ids is None:
+                    served |= Q(current_line_id=line_id)
+                elif organisation_ids:
+                    served |= Q(current_line_id=line_id, organisation_id__in=sorted(organisation_ids))
+            return self.filter(served)
         if user.organisation_id is None:
             return self.none()
         if user.is_org_manager:

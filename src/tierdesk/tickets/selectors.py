@@ -41,6 +41,17 @@ class AgentScope:
     organisation_ids: frozenset[int] = field(default_factory=frozenset)
     all_organisations: bool = False
 
+    def coverage(self) -> dict[int, frozenset[int] | None]:
+        """Per line, the organisations the agent's teams on it serve (``None``: all of them)."""
+        lines: dict[int, frozenset[int] | None] = {}
+        for team in self.teams:
+            current = lines.get(team.line_id, frozenset())
+            if current is None or team.serves_all_organisations:
+                lines[team.line_id] = None
+            else:
+                lines[team.line_id] = current | team.organisation_ids
+        return lines
+
     def teams_serving(self, organisation_id: int, line_id: int | None = None) -> list[TeamScope]:
         return [
             t for t in self.teams if t.serves(organisation_id) and (line_id is None or t.line_id == line_id)

@@ -163,12 +163,7 @@ def _resume_status(ticket: Ticket) -> str:
     return Status.IN_PROGRESS if ticket.assignee_id else Status.NEW
 
 
-def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, comment: str = "") -> list[str]:
-    """Move ``ticket`` to ``to_status`` along the transition table; returns the fields changed.
-
-    The single place where ``ticket.status`` is written, so the table cannot be bypassed.
-    """
-    from_status = ticket.status
+def _check_transition(from_status: str, to_status: str) -> None:
     if to_status not in TRANSITIONS.get(from_status, frozenset()):
         raise Conflict(
             _("A ticket cannot go from “%(from)s” to “%(to)s”.")
@@ -176,6 +171,15 @@ def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, commen
             field="status",
             code="transition_not_allowed",
         )
+
+
+def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, comment: str = "") -> list[str]:
+    """Move ``ticket`` to ``to_status`` along the transition table; returns the fields changed.
+
+    The single place where ``ticket.status`` is written, so the table cannot be bypassed.
+    """
+    from_status = ticket.status
+    _check_transition(from_status, to_status)
     now = timezone.now()
     old: dict[str, Any] = {"status": from_status}
     new: dict[str, Any] = {"status": to_status}
@@ -215,15 +219,23 @@ def _change_status(ticket: Ticket, to_status: str, *, actor: User | None, commen
     return fields
 
 
+def _ensure_team_fits(team: Team, *, line: SupportLine, organisation_id: int) -> None:
+    """A ticket can only be routed to a team on its line that serves its organisation."""
+    if team.line_id != line.pk:
+        raise DomainError(
+            _("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": line.code},
+            field="team",
+        )
+    if not team.serves_all_organisations and not team.organisations.filter(pk=organisation_id).exists():
+        raise DomainError(
+            _("The team %(team)s does not serve this organisation.") % {"team": team.name}, field="team"
+        )
+
+
 def _eligible_team(ticket: Ticket, agent: User, team: Team | None) -> Team | None:
     """The team through which ``agent`` works ``ticket`` on its current line (or ``None`` for an admin)."""
     if team is not None:
-        if team.line_id != ticket.current_line_id:
-            raise DomainError(
-                _("The team %(team)s is not on line %(line)s.")
-                % {"team": team.name, "line": ticket.current_line.code},
-                field="team",
-            )
+        _ensure_team_fits(team, line=ticket.current_line, organisation_id=ticket.organisation_id)
         if agent.is_agent and not team.members.filter(pk=agent.pk).exists():
             raise DomainError(
                 _("%(agent)s is not a member of %(team)s.") % {"agent": agent, "team": team.name},
@@ -297,11 +309,8 @@ def create_ticket(
     line = line or intake_line()
     if not line.is_active:
         raise DomainError(_("Line %(line)s is not active.") % {"line": line.code}, field="line")
-    if team is not None and team.line_id != line.pk:
-        raise DomainError(
-            _("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": line.code},
-            field="team",
-        )
+    if team is not None:
+        _ensure_team_fits(team, line=line, organisation_id=organisation.pk)
     ticket = Ticket.objects.create(
         type=TicketType(type),
         organisation=organisation,
@@ -448,6 +457,8 @@ def transition_ticket(ticket: Ticket, *, to_status: str, actor: User | None, com
             _ensure_within_reopen_window(ticket)
     else:
         _ensure_agent_covers(ticket, actor)
+    if not reopening:
+        _check_transition(ticket.status, to_status)  # before asking for an assignee it may not need
     fields: list[str] = []
     if reopening:
         to_status = Status(_resume_status(ticket))
@@ -552,11 +563,8 @@ def _move_between_lines(
             _("A ticket can only be returned to a line below %(line)s.") % {"line": current.code},
             field="to_line",
         )
-    if team is not None and team.line_id != to_line.pk:
-        raise DomainError(
-            _("The team %(team)s is not on line %(line)s.") % {"team": team.name, "line": to_line.code},
-            field="team",
-        )
+    if team is not None:
+        _ensure_team_fits(team, line=to_line, organisation_id=ticket.organisation_id)
     Escalation.objects.create(
         ticket=ticket,
         direction=EscalationDirection.UP if up else EscalationDirection.DOWN,
