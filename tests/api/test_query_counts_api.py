@@ -1,7 +1,10 @@
-"""Exact query counts of the ticket list and detail: no N+1, whatever the data.
+"""Query counts of the ticket list and detail: no N+1, whatever the data.
 
-The numbers are what the code does today, on SQLite and PostgreSQL alike; a change that adds a
-query per row (or per request) fails here and must update the number deliberately.
+The list and the detail read their related rows (organisation, requester, line, team, assignee,
+category and its parent) with one query per relation after the page; a relation that is empty on
+every row of the page costs no query, so their counts are an upper bound that holds for any
+amount of data. The conversation's count is exact. A change that adds a query per row (or per
+request) fails here and must update the number deliberately.
 
 Each client makes one request before the measurement: the first use of a bearer token records
 ``last_used_at`` (one UPDATE, at most every five minutes), which is bookkeeping, not the view.
@@ -16,13 +19,15 @@ from django.core.files.base import ContentFile
 
 from tests.factories import World
 from tierdesk.tickets import services
-from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.models import Category, Ticket
 
 # token -> user (1) + agent scope: teams (1) and the organisations they serve (1) + the page (1)
-LIST_QUERIES = {"l1": 4, "customer_a": 2, "manager_a": 2, "admin": 2}
-# token (1) [+ agent scope (2)] + ticket with its relations (1) + entries (1) + their attachments (1)
+# + one query per relation shown (organisation, requester, line, team, assignee, category and its
+# parent: 7). Relations are fetched apart from the page on purpose: see selectors._LIST_RELATED.
+LIST_QUERIES = {"l1": 11, "customer_a": 9, "manager_a": 9, "admin": 9}
+# token (1) [+ agent scope (2)] + ticket (1) + its relations (7) + entries (1) + their attachments (1)
 # + the ticket's attachments (1)
-DETAIL_QUERIES = {"l1": 7, "customer_a": 5, "manager_a": 5, "admin": 5}
+DETAIL_QUERIES = {"l1": 14, "customer_a": 12, "manager_a": 12, "admin": 12}
 ENTRIES_QUERIES = {"l1": 6, "customer_a": 4, "manager_a": 4, "admin": 4}
 
 
@@ -32,18 +37,28 @@ def warmed(api: Any, user: Any) -> Any:
     return client
 
 
+def subcategory(world: World) -> Category:
+    """A category with a parent: its name is shown as "Parent / Child", a relation of a relation."""
+    child = Category.objects.filter(parent=world.category).first()
+    if child is None:
+        child = Category(name="Printer", parent=world.category)
+        services.save_desk_configuration(child, actor=world.admin)
+    return child
+
+
 def add_tickets(world: World, count: int) -> None:
     """Tickets of both organisations with every relation the list shows filled in on some."""
     requesters = [world.customer_a, world.customer_a2, world.customer_b, world.manager_a]
+    child = subcategory(world)
     for i in range(count):
-        ticket = world.ticket(requester=requesters[i % 4], category=world.category if i % 2 else None)
+        ticket = world.ticket(requester=requesters[i % 4], category=child if i % 2 else None)
         if i % 3 == 1:
             services.assign_ticket(ticket, assignee=world.l1, actor=world.admin)
 
 
 @pytest.mark.parametrize("who", sorted(LIST_QUERIES))
 def test_ticket_list_query_count_does_not_grow_with_the_number_of_tickets(
-    world: World, api: Any, django_assert_num_queries: Any, who: str
+    world: World, api: Any, django_assert_max_num_queries: Any, who: str
 ) -> None:
     client = warmed(api, getattr(world, who))
     created = 0
@@ -51,7 +66,7 @@ def test_ticket_list_query_count_does_not_grow_with_the_number_of_tickets(
     for total in (5, 30, 60):
         add_tickets(world, total - created)
         created = total
-        with django_assert_num_queries(LIST_QUERIES[who]):
+        with django_assert_max_num_queries(LIST_QUERIES[who]):
             response = client.get("tickets")
         assert response.status_code == 200
         items = response.json()["items"]
@@ -65,34 +80,35 @@ def test_ticket_list_query_count_does_not_grow_with_the_number_of_tickets(
 
 
 def test_ticket_list_with_every_filter_is_still_one_query_for_the_page(
-    world: World, api: Any, django_assert_num_queries: Any
+    world: World, api: Any, django_assert_max_num_queries: Any
 ) -> None:
     client = warmed(api, world.admin)
     add_tickets(world, 12)
+    child = subcategory(world)
     params = {
         "organisation": world.org_a.pk,
         "status": ["new", "assigned"],
         "line": "L1",
         "priority": [3],
         "type": "incident",
-        "category": world.category.pk,
+        "category": child.pk,
         "q": "printer",
     }
-    # token (1) + line look-up (1) + the page (1)
-    with django_assert_num_queries(3):
+    # token (1) + line look-up (1) + the page (1) + its relations (7)
+    with django_assert_max_num_queries(10):
         response = client.get("tickets", params)
     assert response.status_code == 200
     assert response.json()["items"]
 
 
 def test_following_the_cursor_costs_the_same_as_the_first_page(
-    world: World, api: Any, django_assert_num_queries: Any
+    world: World, api: Any, django_assert_max_num_queries: Any
 ) -> None:
     client = warmed(api, world.l1)
     add_tickets(world, 9)
     cursor = client.get("tickets", {"limit": 4}).json()["next_cursor"]
     assert cursor
-    with django_assert_num_queries(LIST_QUERIES["l1"]):
+    with django_assert_max_num_queries(LIST_QUERIES["l1"]):
         response = client.get("tickets", {"limit": 4, "cursor": cursor})
     assert len(response.json()["items"]) == 4
 
@@ -125,15 +141,15 @@ def grow_conversation(world: World, ticket: Ticket, rounds: int) -> None:
 
 @pytest.mark.parametrize("who", sorted(DETAIL_QUERIES))
 def test_ticket_detail_query_count_does_not_grow_with_entries_and_attachments(
-    world: World, api: Any, django_assert_num_queries: Any, who: str
+    world: World, api: Any, django_assert_max_num_queries: Any, who: str
 ) -> None:
     client = warmed(api, getattr(world, who))
-    ticket = world.ticket(category=world.category)
+    ticket = world.ticket(category=subcategory(world))
     services.assign_ticket(ticket, assignee=world.l1, actor=world.l1)
     shapes = []
     for rounds in (1, 4):
         grow_conversation(world, ticket, rounds)
-        with django_assert_num_queries(DETAIL_QUERIES[who]):
+        with django_assert_max_num_queries(DETAIL_QUERIES[who]):
             response = client.get(f"tickets/{ticket.pk}")
         assert response.status_code == 200
         detail = response.json()
@@ -164,7 +180,8 @@ def test_first_use_of_a_token_adds_one_bookkeeping_update(
     world: World, api: Any, django_assert_num_queries: Any
 ) -> None:
     client = api(world.admin)
-    with django_assert_num_queries(LIST_QUERIES["admin"] + 1) as captured:
+    # token (1) + its last_used_at UPDATE (1) + the page, empty here (1)
+    with django_assert_num_queries(3) as captured:
         client.get("tickets")
     assert any(
         q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"] for q in captured.captured_queries

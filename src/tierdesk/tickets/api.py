@@ -75,8 +75,8 @@ def _person(user: User, pk: int, field: str) -> User:
     return person
 
 
-def _ticket(request: HttpRequest, ref: str) -> Ticket:
-    return selectors.get_ticket(caller(request), ref)
+def _ticket(request: HttpRequest, ref: str, *, related: bool = True) -> Ticket:
+    return selectors.get_ticket(caller(request), ref, related=related)
 
 
 # --- Tickets --------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def add_note(request: HttpRequest, ref: str, payload: EntryIn) -> Any:
 
 @router.get("/{ref}/entries", response=list[EntryOut], summary="Read the conversation")
 def list_entries(request: HttpRequest, ref: str) -> Any:
-    return selectors.conversation(_ticket(request, ref), caller(request))
+    return selectors.conversation(_ticket(request, ref, related=False), caller(request))
 
 
 @router.post("/{ref}/attachments", response={201: AttachmentOut}, summary="Upload an attachment")
@@ -255,14 +255,14 @@ def upload_attachment(
 
 @router.get("/{ref}/attachments", response=list[AttachmentOut], summary="List attachments")
 def list_attachments(request: HttpRequest, ref: str) -> Any:
-    return selectors.ticket_attachments(_ticket(request, ref), caller(request))
+    return selectors.ticket_attachments(_ticket(request, ref, related=False), caller(request))
 
 
 @router.get("/{ref}/history", response=list[AuditEventOut], summary="Read the audit history")
 def ticket_history(request: HttpRequest, ref: str) -> Any:
     """Every audited change, oldest first. Staff only."""
     user = caller(request)
-    ticket = _ticket(request, ref)
+    ticket = _ticket(request, ref, related=False)
     if not user.is_staff_member:
         raise NotPermitted(_("Only agents and administrators can read a ticket's history."))
     return selectors.ticket_history(ticket)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from tierdesk.audit.models import AuditEvent
@@ -103,7 +103,10 @@ def forget_agent_scope(user: User) -> None:
 
 # --- Lists ----------------------------------------------------------------------------------
 
-_LIST_RELATED = ("organisation", "requester", "current_line", "team", "assignee", "category")
+# Related rows a ticket is shown with. They are fetched with one small query per relation after
+# the page is read, not joined into it: PostgreSQL spends 20-40 ms *planning* the eight-table
+# join on every request at a million tickets, against about 2 ms for the join-free page query.
+_LIST_RELATED = ("organisation", "requester", "current_line", "team", "assignee", "category__parent")
 
 # Orderings a queue can be sorted by; each ends with "id" so keyset pagination is exact.
 ORDERINGS: dict[str, list[str]] = {
@@ -172,22 +175,30 @@ def ticket_page(
     limit: int = 50,
 ) -> Page:
     """One page of the tickets ``user`` may see, filtered and in a stable order."""
-    qs = filters.apply(Ticket.objects.restrict(user)).select_related(*_LIST_RELATED)
-    return keyset_page(qs, ordering=ORDERINGS[ordering], cursor=cursor, limit=limit)
+    qs = filters.apply(Ticket.objects.restrict(user, line=filters.line))
+    page = keyset_page(qs, ordering=ORDERINGS[ordering], cursor=cursor, limit=limit)
+    prefetch_related_objects(page.items, *_LIST_RELATED)
+    return page
 
 
 # --- One ticket -----------------------------------------------------------------------------
 
 
-def get_ticket(user: User, ref: str | int, *, action: str = "view") -> Ticket:
-    """The ticket by id or number, if ``user`` may see it; otherwise 404 (never 403)."""
+def get_ticket(user: User, ref: str | int, *, action: str = "view", related: bool = True) -> Ticket:
+    """The ticket by id or number, if ``user`` may see it; otherwise 404 (never 403).
+
+    ``related=False`` skips reading the rows the ticket is shown with, for callers that only
+    need the ticket itself (its conversation, its files, its history)."""
     pk = ref if isinstance(ref, int) else parse_ticket_number(ref)
     if pk is None:
         raise Http404
     try:
-        return Ticket.objects.restrict(user, action).select_related(*_LIST_RELATED).get(pk=pk)
+        ticket = Ticket.objects.restrict(user, action).get(pk=pk)
     except Ticket.DoesNotExist:
         raise Http404 from None
+    if related:
+        prefetch_related_objects([ticket], *_LIST_RELATED)
+    return ticket
 
 
 def conversation(ticket: Ticket, user: User) -> list[TicketEntry]:
