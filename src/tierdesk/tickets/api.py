@@ -30,6 +30,7 @@ from tierdesk.tickets.schemas import (
     TeamOut,
     TicketDetailOut,
     TicketIn,
+    TicketOut,
     TicketPageOut,
     TicketPatch,
     TransitionIn,
@@ -123,8 +124,10 @@ def list_tickets(
     )
 
 
-@router.post("", response={201: TicketDetailOut}, summary="Create a ticket")
+@router.post("", response={201: TicketOut}, summary="Create a ticket")
 def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
+    """Register a ticket; answers with its fields (a new ticket has no conversation yet — read
+    `GET /tickets/{number}` for the full detail)."""
     user = caller(request)
     org_id = payload.organisation_id or user.organisation_id
     organisation = Organisation.objects.restrict(user).filter(pk=org_id).first() if org_id else None
