@@ -4,15 +4,32 @@ Run as an administrator, an L3 expert and a customer, with tickets in two organi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 
 from tests.factories import World
 
 
+@pytest.fixture
+def keep_test_connection() -> Iterator[None]:
+    """Schemathesis calls the WSGI application directly. Like Django's test client, keep it from
+    closing the connection at the end of each request: the test runs inside one transaction,
+    which a pooled connection (CONN_MAX_AGE = 0) would otherwise give back mid-test."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.usefixtures("keep_test_connection")
 def test_api_answers_every_generated_request_deliberately(world: World) -> None:
     world.ticket()
     world.ticket(requester=world.customer_b)

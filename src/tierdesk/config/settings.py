@@ -116,9 +116,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("TIERDESK_DB_CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "TIERDESK_DB_POOL", default=True
+):
+    # A connection pool per process (psycopg_pool through Django): under ASGI each request would
+    # otherwise open its own connection, which costs more than the queries of a queue page.
+    # Django requires CONN_MAX_AGE = 0 with a pool; the pool keeps the connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("TIERDESK_DB_POOL_MIN", default=2),
+        "max_size": env.int("TIERDESK_DB_POOL_MAX", default=10),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
