@@ -34,6 +34,7 @@ from tierdesk.tickets.schemas import (
     TicketPageOut,
     TicketPatch,
     TransitionIn,
+    ticket_row,
 )
 
 router = Router(tags=["tickets"])
@@ -119,9 +120,10 @@ def list_tickets(
         requester=requester,
         q=q,
     )
-    return selectors.ticket_page(
+    page = selectors.ticket_page(
         caller(request), filters=filters, ordering=ordering, cursor=cursor, limit=limit
     )
+    return {"items": [ticket_row(ticket) for ticket in page.items], "next_cursor": page.next_cursor}
 
 
 @router.post("", response={201: TicketOut}, summary="Create a ticket")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from tierdesk.common.api import Id, InputSchema
 from tierdesk.tickets.choices import TRANSITIONS, Channel, EntryKind, Impact, Status, TicketType, Urgency
@@ -66,8 +66,62 @@ class TicketOut(Schema):
         return ref(obj.category)
 
 
-class TicketPageOut(Schema):
-    items: list[TicketOut]
+class RefRow(BaseModel):
+    id: int
+    name: str
+
+
+class TicketRow(BaseModel):
+    """A ticket in a list. Lists are built as plain dicts (``ticket_row``) and validated by
+    pydantic directly: resolving 50 model objects attribute by attribute through ninja's getter
+    cost more than the database work of a queue page."""
+
+    id: int
+    number: str
+    subject: str
+    type: TicketType
+    status: Status
+    priority: int
+    impact: int
+    urgency: int
+    channel: Channel
+    organisation: RefRow
+    requester: RefRow
+    line: str
+    team: RefRow | None
+    assignee: RefRow | None
+    category: RefRow | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def ticket_row(ticket: Any) -> dict[str, Any]:
+    """The list fields of ``ticket`` (whose relations are already loaded)."""
+    return {
+        "id": ticket.pk,
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "type": ticket.type,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "impact": ticket.impact,
+        "urgency": ticket.urgency,
+        "channel": ticket.channel,
+        "organisation": ref(ticket.organisation),
+        "requester": ref(ticket.requester),
+        "line": ticket.current_line.code,
+        "team": ref(ticket.team),
+        "assignee": ref(ticket.assignee),
+        "category": ref(ticket.category),
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "version": ticket.version,
+    }
+
+
+class TicketPageOut(BaseModel):
+    items: list[TicketRow]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` to get the next page; null on the last."
     )
