@@ -343,6 +343,7 @@ class Ticket(models.Model):
             models.Index(fields=["requester", "created_at"], name="ticket_requester_idx"),
             models.Index(fields=["status", "priority", "created_at", "id"], name="ticket_status_idx"),
             models.Index(fields=["created_at", "id"], name="ticket_created_idx"),
+            models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),  # "recently changed"
         ]
 
     def __str__(self) -> str:
