@@ -342,6 +342,8 @@ class Ticket(models.Model):
             models.Index(fields=["organisation", "status", "priority", "created_at"], name="ticket_org_idx"),
             models.Index(fields=["requester", "created_at"], name="ticket_requester_idx"),
             models.Index(fields=["status", "priority", "created_at", "id"], name="ticket_status_idx"),
+            # Every ticket in queue order (no status filter): "all I may see", the text filter.
+            models.Index(fields=["priority", "created_at", "id"], name="ticket_priority_idx"),
             models.Index(fields=["created_at", "id"], name="ticket_created_idx"),
             models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),  # "recently changed"
         ]
