@@ -832,18 +832,7 @@ def set_team_members(team: Team, *, members: list[User], actor: User | None) -> 
             _("Only agents and administrators can be team members: %(names)s.") % {"names": ", ".join(bad)},
             field="members",
         )
-    old = sorted(team.members.values_list("pk", flat=True))
-    team.members.set(members)
-    new = sorted(m.pk for m in members)
-    if old != new:
-        record_event(
-            team,
-            event_type=EventType.TEAM_UPDATED,
-            actor=actor,
-            organisation=None,
-            old={"members": old},
-            new={"members": new},
-        )
+    _replace_team_set(team, "members", members, actor=actor)
 
 
 @transaction.atomic
@@ -851,15 +840,21 @@ def set_team_organisations(team: Team, *, organisations: list[Organisation], act
     """Replace the client organisations a team serves, audited."""
     if actor is not None and not actor.is_admin:
         raise NotPermitted(_("Only administrators can change the desk configuration."))
-    old = sorted(team.organisations.values_list("pk", flat=True))
-    team.organisations.set(organisations)
-    new = sorted(o.pk for o in organisations)
+    _replace_team_set(team, "organisations", organisations, actor=actor)
+
+
+def _replace_team_set(team: Team, name: str, objects: list[Any], *, actor: User | None) -> None:
+    """Replace one of a team's many-to-many sets, audited with the before/after ids."""
+    manager = getattr(team, name)
+    old = sorted(manager.values_list("pk", flat=True))
+    manager.set(objects)
+    new = sorted(obj.pk for obj in objects)
     if old != new:
         record_event(
             team,
             event_type=EventType.TEAM_UPDATED,
             actor=actor,
             organisation=None,
-            old={"organisations": old},
-            new={"organisations": new},
+            old={name: old},
+            new={name: new},
         )
