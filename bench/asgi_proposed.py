@@ -2,8 +2,8 @@
 docs/benchmarks.md patched in.
 
 NOT how Tierdesk runs. It exists so that the proposals not yet in src/ can be measured on the
-loaded benchmark database (``VARIANT=proposed bench/run.sh``), together with the index
-bench/run.sh creates for that variant. Delete it once the proposals are in src/ (or rejected).
+loaded benchmark database (``VARIANT=proposed bench/run.sh``), together with any index listed in
+``PROPOSED_INDEXES`` in bench/run.sh. Delete it once the proposal is in src/ (or rejected).
 
 The patch: when every column of the ordering runs in the same direction (true of all of
 ``selectors.ORDERINGS``), the "after the cursor" condition is one row comparison,

@@ -3,7 +3,7 @@
 #   PostgreSQL: 1,000,000 tickets, server on 127.0.0.1:8100
 #   SQLite:       100,000 tickets, server on 127.0.0.1:8101
 # Usage: bench/run.sh [pg|sqlite|all]
-# Environment: PG_TICKETS, SQLITE_TICKETS, PG_ADMIN_URL, BENCH_DIR, HTTP_BENCH_ARGS;
+# Environment: PG_TICKETS, SQLITE_TICKETS, PG_DB, PG_ADMIN_URL, BENCH_DIR, HTTP_BENCH_ARGS;
 #   KEEP=0 drops the PostgreSQL database at the end; SKIP_LOAD=1 reuses the loaded database;
 #   RUN_ID=r2 tags the result files of a repeated measurement (bench/summarise.py takes medians);
 #   VARIANT=proposed measures the changes docs/benchmarks.md proposes that are not in src/ yet:
@@ -22,11 +22,17 @@ WHAT=${1:-all}
 PG_TICKETS=${PG_TICKETS:-1000000}
 SQLITE_TICKETS=${SQLITE_TICKETS:-100000}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-PG_DB=tierdesk_bench
+PG_DB=${PG_DB:-tierdesk_bench}
 RESULTS=${BENCH_DIR:-$ROOT/bench/results}
 mkdir -p "$RESULTS"
-COMMIT=$(git rev-parse --short HEAD)
-CODE=${BENCH_CODE:-$RESULTS/code-$COMMIT}
+# One benchmark at a time: two runs share the database, the ports and the result files, and
+# each would measure the other's load.
+exec 9>"$RESULTS/.run.lock"
+if ! flock -n 9; then
+    echo "another bench/run.sh is running (lock $RESULTS/.run.lock); wait for it" >&2
+    exit 1
+fi
+CODE=${BENCH_CODE:-$RESULTS/code-$(git rev-parse --short HEAD)}
 if [ ! -d "$CODE/src" ]; then
     mkdir -p "$CODE"
     git archive HEAD src tests manage.py | tar -x -C "$CODE"
@@ -41,7 +47,7 @@ unset CELERY_BROKER_URL
 
 machine() {  # what the numbers were measured on, and which code
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "code: $CODE (commit $COMMIT; the working tree had $(git status --porcelain src | wc -l) changed files in src/)"
+    echo "code: $CODE (HEAD is $(git rev-parse --short HEAD))"
     echo "nproc: $(nproc)"
     echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
@@ -67,11 +73,10 @@ wait_for_port() {  # port, pid
     echo "server did not start on port $1"; return 1
 }
 
-# The index proposed in docs/benchmarks.md, created only for VARIANT=proposed (and dropped after):
-# all tickets in the default "priority" order (text filter, unfiltered lists).
-PROPOSED_INDEXES=(
-    'CREATE INDEX IF NOT EXISTS bench_ticket_priority_idx ON tickets_ticket (priority, created_at, id)'
-)
+# Indexes proposed in docs/benchmarks.md and not yet in src/, created only for VARIANT=proposed
+# and dropped afterwards (bench_* names). None at the moment: the last one became
+# tickets/migrations/0006_ticket_priority_index.py.
+PROPOSED_INDEXES=()
 
 db_exec() {  # sql: run on the database the current variables point at
     "$PY" - "$1" <<'PYEOF'
@@ -101,9 +106,14 @@ serve_and_measure() {  # name, port
         proposed)  # the proposals not yet in src/: two indexes and the keyset row comparison
             app=asgi_proposed:application
             env=(PYTHONPATH="$CODE/src:$ROOT/bench")
-            for sql in "${PROPOSED_INDEXES[@]}"; do db_exec "$sql"; done ;;
+            for sql in "${PROPOSED_INDEXES[@]+"${PROPOSED_INDEXES[@]}"}"; do db_exec "$sql"; done ;;
         *) echo "unknown VARIANT=$VARIANT"; return 2 ;;
     esac
+    if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$port" \
+        2>/dev/null; then
+        echo "port $port is already in use; stop that server first" >&2
+        return 1
+    fi
     log "$tag: starting uvicorn $app on 127.0.0.1:$port"
     env "${env[@]}" "$UVICORN" "$app" --host 127.0.0.1 --port "$port" --no-access-log \
         >"$RESULTS/$tag-server.log" 2>&1 &
