@@ -7,7 +7,7 @@
 #   KEEP=0 drops the PostgreSQL database at the end; SKIP_LOAD=1 reuses the loaded database;
 #   RUN_ID=r2 tags the result files of a repeated measurement (bench/summarise.py takes medians);
 #   VARIANT=proposed measures the changes docs/benchmarks.md proposes that are not in src/ yet:
-#   it adds the proposed indexes (dropped again afterwards) and serves bench/asgi_proposed.py.
+#   it adds the proposed indexes (dropped again afterwards) and serves bench/wsgi_proposed.py.
 # Raw output and JSON results go to bench/results/ (git-ignored).
 # The code measured is a snapshot of the last commit (git archive HEAD: src/, tests/, manage.py)
 # in bench/results/code-<commit>/, so that edits made to the working tree while the benchmark
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=$ROOT/.venv/bin/python
-UVICORN=$ROOT/.venv/bin/uvicorn
+GRANIAN=$ROOT/.venv/bin/granian
 WHAT=${1:-all}
 PG_TICKETS=${PG_TICKETS:-1000000}
 SQLITE_TICKETS=${SQLITE_TICKETS:-100000}
@@ -57,7 +57,7 @@ machine() {  # what the numbers were measured on, and which code
     echo "sqlite: $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)')"
     echo "postgresql: $(psql "$PG_ADMIN_URL" -Atc 'SHOW server_version' 2>/dev/null)" \
         "(shared_buffers $(psql "$PG_ADMIN_URL" -Atc 'SHOW shared_buffers' 2>/dev/null))"
-    echo "uvicorn: $("$UVICORN" --version)"
+    echo "granian: $("$GRANIAN" --version)"
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
@@ -98,13 +98,13 @@ drop_proposed_indexes() {
 }
 
 serve_and_measure() {  # name, port
-    local name=$1 port=$2 pid tag=$1${VARIANT:+-$VARIANT}${RUN_ID:+-$RUN_ID} app=tierdesk.config.asgi:application
+    local name=$1 port=$2 pid tag=$1${VARIANT:+-$VARIANT}${RUN_ID:+-$RUN_ID} app=tierdesk.config.wsgi:application
     local -a env=()
     drop_proposed_indexes  # whatever an interrupted run left behind: measure the schema as migrated
     case ${VARIANT:-} in
         "") ;;
         proposed)  # the proposals not yet in src/: two indexes and the keyset row comparison
-            app=asgi_proposed:application
+            app=wsgi_proposed:application
             env=(PYTHONPATH="$CODE/src:$ROOT/bench")
             for sql in "${PROPOSED_INDEXES[@]+"${PROPOSED_INDEXES[@]}"}"; do db_exec "$sql"; done ;;
         *) echo "unknown VARIANT=$VARIANT"; return 2 ;;
@@ -114,8 +114,8 @@ serve_and_measure() {  # name, port
         echo "port $port is already in use; stop that server first" >&2
         return 1
     fi
-    log "$tag: starting uvicorn $app on 127.0.0.1:$port"
-    env "${env[@]}" "$UVICORN" "$app" --host 127.0.0.1 --port "$port" --no-access-log \
+    log "$tag: starting granian (WSGI) $app on 127.0.0.1:$port"
+    env "${env[@]}" "$GRANIAN" --interface wsgi --host 127.0.0.1 --port "$port" --blocking-threads 8 --no-ws "$app" \
         >"$RESULTS/$tag-server.log" 2>&1 &
     pid=$!
     trap 'kill '"$pid"' 2>/dev/null || true; drop_proposed_indexes' EXIT

@@ -37,3 +37,8 @@ class EventType(models.TextChoices):
     TICKET_REPLIED = "ticket.replied", _("Public reply")
     TICKET_NOTE_ADDED = "ticket.note_added", _("Internal note")
     TICKET_ATTACHMENT_ADDED = "ticket.attachment_added", _("Attachment added")
+    TICKET_MERGED = "ticket.merged", _("Merged into another ticket")
+    TICKET_MERGE_RECEIVED = "ticket.merge_received", _("Another ticket merged into this one")
+    TICKET_LINKED = "ticket.linked", _("Related ticket linked")
+    TICKET_UNLINKED = "ticket.unlinked", _("Related ticket unlinked")
+    TICKET_RATED = "ticket.rated", _("Resolution rated")

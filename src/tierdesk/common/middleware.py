@@ -68,3 +68,21 @@ class RequestGuardMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Answers a signed-in person in the language he chose in Tierdesk (English or Russian);
+    with no choice, LocaleMiddleware's pick (cookie, then the browser) stands."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils import translation
+
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)

@@ -1,4 +1,4 @@
-"""ASGI entry point (uvicorn in the embedded mode, gunicorn with uvicorn workers in production)."""
+"""ASGI entry point, for a server that only speaks ASGI (Tierdesk is served over WSGI; see wsgi.py)."""
 
 import os
 

@@ -60,11 +60,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "ninja",
+    "django_htmx",
     "tierdesk.common",
     "tierdesk.accounts",
     "tierdesk.orgs",
     "tierdesk.audit",
     "tierdesk.tickets",
+    "tierdesk.workspace",
+    "tierdesk.portal",
 ]
 
 MIDDLEWARE = [
@@ -78,11 +81,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in person's chosen language wins over the cookie and the browser's guess.
+    "tierdesk.common.middleware.UserLanguageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "tierdesk.config.urls"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
 ASGI_APPLICATION = "tierdesk.config.asgi.application"
 WSGI_APPLICATION = "tierdesk.config.wsgi.application"
 
@@ -119,8 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "TIERDESK_DB_POOL", default=True
 ):
-    # A connection pool per process (psycopg_pool through Django): under ASGI each request would
-    # otherwise open its own connection, which costs more than the queries of a queue page.
+    # A connection pool per process (psycopg_pool through Django): with CONN_MAX_AGE = 0 each
+    # request would otherwise open its own connection, which costs more than a queue page's
+    # queries; the pool also bounds the connections of a server's threads.
     # Django requires CONN_MAX_AGE = 0 with a pool; the pool keeps the connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -177,6 +187,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+# --- Outgoing mail --------------------------------------------------------------------------
+# Password resets and invitations. The single-machine default prints mails to the server's log;
+# production sets e.g. smtp+tls://user:password@mail.example.com:587.
+_email = env.email_url("TIERDESK_EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+DEFAULT_FROM_EMAIL = env.str("TIERDESK_FROM_EMAIL", default="Tierdesk <tierdesk@localhost>")
+
+# --- Caches ---------------------------------------------------------------------------------
+# Rate limits of the public forms count in the cache: per process by default, shared when
+# TIERDESK_CACHE_URL points at Redis (redis://127.0.0.1:6379/2), as production should.
+CACHES = {"default": env.cache_url("TIERDESK_CACHE_URL", default="locmemcache://")}
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

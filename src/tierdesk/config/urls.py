@@ -1,17 +1,19 @@
-"""URL map: the admin, the HTTP API and (later) the agent workspace and the customer portal."""
+"""URL map: the agent workspace, the customer portal, accounts, the admin and the HTTP API."""
 
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
+from tierdesk.common.views import home
 from tierdesk.config.api import api
 
 admin.site.site_header = "Tierdesk"
 admin.site.site_title = "Tierdesk"
 
 urlpatterns = [
-    # Until the agent workspace lands, the front door is the API's OpenAPI page.
-    path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("", home, name="home"),
+    path("", include("tierdesk.accounts.urls")),
+    path("desk/", include("tierdesk.workspace.urls")),
+    path("portal/", include("tierdesk.portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -71,7 +71,7 @@ def _category(pk: int | None) -> Category | None:
 
 
 def _person(user: User, pk: int, field: str) -> User:
-    person = User.objects.restrict(user).filter(pk=pk).first()
+    person = User.objects.restrict(user).select_related("organisation").filter(pk=pk).first()
     if person is None:
         raise unknown_reference(field, pk)
     return person
@@ -132,10 +132,16 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
     `GET /tickets/{number}` for the full detail)."""
     user = caller(request)
     org_id = payload.organisation_id or user.organisation_id
-    organisation = Organisation.objects.restrict(user).filter(pk=org_id).first() if org_id else None
+    requester = _person(user, payload.requester_id, "requester_id") if payload.requester_id else user
+    organisation: Organisation | None
+    if requester.organisation_id == org_id and requester is not user:
+        # Whoever may see a person may see the person's organisation (User.objects.restrict is
+        # narrower than Organisation.objects.restrict), so it came joined with the person.
+        organisation = requester.organisation
+    else:
+        organisation = Organisation.objects.restrict(user).filter(pk=org_id).first() if org_id else None
     if organisation is None:
         raise unknown_reference("organisation_id", org_id)
-    requester = _person(user, payload.requester_id, "requester_id") if payload.requester_id else user
     ticket = services.create_ticket(
         actor=user,
         organisation=organisation,

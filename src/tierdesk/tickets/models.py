@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -310,6 +310,21 @@ class Ticket(models.Model):
         help_text=_("Resolved at L1 with no escalation and no reopening; empty while not resolved."),
     )
     version = models.PositiveIntegerField(_("version"), default=1)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_tickets",
+        help_text=_("Set when this ticket was a duplicate and its work continues in another one."),
+    )
+    # The requester's verdict on the resolution (1 = very poor .. 5 = excellent): the CSAT KPI.
+    rating = models.PositiveSmallIntegerField(
+        _("rating"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    rating_comment = models.TextField(_("rating comment"), blank=True)
+    rated_at = models.DateTimeField(_("rated at"), null=True, blank=True)
 
     objects = TicketQuerySet.as_manager()
 
@@ -455,6 +470,32 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class TicketLink(models.Model):
+    """Two tickets that are about related things (one outage reported by several people, a
+    request that follows an incident). Symmetric: stored once, ``source`` with the lower id."""
+
+    source = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(
+        Ticket, verbose_name=_("related ticket"), on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("ticket link")
+        verbose_name_plural = _("ticket links")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="ticket_link_unique"),
+            models.CheckConstraint(condition=Q(source__lt=F("target")), name="ticket_link_ordered"),
+        ]
+        indexes = [models.Index(fields=["target"], name="ticket_link_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} <-> {self.target_id}"
 
 
 class Escalation(models.Model):

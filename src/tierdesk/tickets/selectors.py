@@ -59,22 +59,20 @@ class AgentScope:
 
 
 def agent_scope(user: User) -> AgentScope:
-    """The agent's teams, lines and organisations; computed once per user object (two queries)."""
+    """The agent's teams, lines and organisations; computed once per user object (one query:
+    every active team of his on an active line, once per organisation it serves)."""
     cached: AgentScope | None = getattr(user, _SCOPE_ATTR, None)
     if cached is not None:
         return cached
-    rows = list(
-        Team.objects.filter(members=user, is_active=True, line__is_active=True).values_list(
-            "id", "line_id", "line__may_contact_customer", "serves_all_organisations"
-        )
-    )
-    orgs_by_team: dict[int, set[int]] = {row[0]: set() for row in rows}
-    if rows:
-        through = Team.organisations.through
-        for team_id, org_id in through.objects.filter(team_id__in=orgs_by_team).values_list(
-            "team_id", "organisation_id"
-        ):
-            orgs_by_team[team_id].add(org_id)
+    teams_by_id: dict[int, tuple[int, bool, bool]] = {}
+    orgs_by_team: dict[int, set[int]] = {}
+    for team_id, line_id, may_contact, serves_all, org_id in Team.objects.filter(
+        members=user, is_active=True, line__is_active=True
+    ).values_list("id", "line_id", "line__may_contact_customer", "serves_all_organisations", "organisations"):
+        teams_by_id[team_id] = (line_id, may_contact, serves_all)
+        orgs = orgs_by_team.setdefault(team_id, set())
+        if org_id is not None:
+            orgs.add(org_id)
     teams = tuple(
         TeamScope(
             team_id=team_id,
@@ -83,7 +81,7 @@ def agent_scope(user: User) -> AgentScope:
             serves_all_organisations=serves_all,
             organisation_ids=frozenset(orgs_by_team[team_id]),
         )
-        for team_id, line_id, may_contact, serves_all in rows
+        for team_id, (line_id, may_contact, serves_all) in sorted(teams_by_id.items())
     )
     scope = AgentScope(
         teams=teams,

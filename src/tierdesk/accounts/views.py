@@ -1,0 +1,102 @@
+"""Signing in and out, passwords and the language switch, for agents and customers alike."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import check_for_language
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from tierdesk.accounts import services
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/simple_form.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+    extra_context = {"heading": _("Change your password"), "submit": _("Change password")}
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/simple_form.html"
+    extra_context = {
+        "heading": _("Password changed"),
+        "intro": _("Your password has been changed."),
+        "link_url": reverse_lazy("home"),
+        "link_text": _("Back to work"),
+    }
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Mails a one-time link; says the same whether or not the address is known, so the form
+    cannot be used to find out who has an account."""
+
+    template_name = "accounts/simple_form.html"
+    extra_context = {
+        "heading": _("Reset your password"),
+        "intro": _(
+            "Enter the e-mail address of your account; we will send you a link to choose a new password."
+        ),
+        "submit": _("Send me a link"),
+    }
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/simple_form.html"
+    extra_context = {
+        "heading": _("Check your mail"),
+        "intro": _("If an account uses that address, a link to choose a new password is on its way."),
+        "link_url": reverse_lazy("accounts:login"),
+        "link_text": _("Back to sign-in"),
+    }
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/simple_form.html"
+    extra_context = {
+        "heading": _("Choose a new password"),
+        "submit": _("Set password"),
+    }
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/simple_form.html"
+    extra_context = {
+        "heading": _("Password set"),
+        "intro": _("Your new password is ready."),
+        "link_url": reverse_lazy("accounts:login"),
+        "link_text": _("Sign in"),
+    }
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Switch the language: remembered in a cookie, and as the person's own choice when signed in."""
+    language = request.POST.get("language", "")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("home")
+    response = HttpResponseRedirect(target)
+    if language in dict(settings.LANGUAGES) and check_for_language(language):
+        if request.user.is_authenticated:
+            services.update_user(request.user, actor=request.user, changes={"language": language})
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+    return response

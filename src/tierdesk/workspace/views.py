@@ -1,0 +1,12 @@
+"""The agent workspace: queues, the ticket page, phone intake."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    return render(request, "workspace/queue.html", {})
