@@ -42,3 +42,7 @@ class EventType(models.TextChoices):
     TICKET_LINKED = "ticket.linked", _("Related ticket linked")
     TICKET_UNLINKED = "ticket.unlinked", _("Related ticket unlinked")
     TICKET_RATED = "ticket.rated", _("Resolution rated")
+    # Customer portal
+    INVITATION_CREATED = "invitation.created", _("Portal invitation created")
+    INVITATION_USED = "invitation.used", _("Portal invitation used")
+    PORTAL_REGISTERED = "portal.registered", _("Registered on the portal")

@@ -7,4 +7,14 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("register/", views.register, name="register"),
+    path("invite/<str:token>/", views.register_invited, name="register_invited"),
+    path("invitations/", views.invitations, name="invitations"),
+    path("new/", views.new_request, name="new"),
+    path("r/<str:ref>/", views.ticket_detail, name="ticket"),
+    path("r/<str:ref>/reply/", views.ticket_reply, name="reply"),
+    path("r/<str:ref>/status/", views.ticket_status, name="status"),
+    path("r/<str:ref>/rate/", views.ticket_rate, name="rate"),
+    path("files/<int:attachment_id>/", views.attachment, name="attachment"),
+    path("form/", views.web_form, name="web_form"),
+    path("callback/", views.callback, name="callback"),
 ]

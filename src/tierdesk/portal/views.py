@@ -1,16 +1,420 @@
-"""The customer portal: requests, registration, the public web forms."""
+"""The customer portal: requests, registration, the public web forms.
+
+Views parse the input, call one service and render; the services decide and audit. What a
+customer may not see is a 404 (``get_ticket`` restricts by organisation and requester).
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from tierdesk.accounts.models import User
+from tierdesk.common.errors import DomainError
+from tierdesk.portal import selectors, services
+from tierdesk.portal.forms import (
+    CallbackForm,
+    FilterForm,
+    HoneypotForm,
+    InvitationForm,
+    NewRequestForm,
+    RatingForm,
+    RegistrationForm,
+    ReplyForm,
+    WebRequestForm,
+    add_domain_error,
+)
+from tierdesk.tickets import services as tickets
+from tierdesk.tickets.choices import OPEN_STATUSES, Status
+from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.selectors import get_attachment, get_ticket
+
+View = Callable[..., HttpResponse]
 
 
-@login_required
+def customer_required(view: View) -> View:
+    """Signed-in customer contacts only; staff are sent to their workspace, strangers to sign-in."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not getattr(user, "is_customer", False):
+            return redirect("home")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _file_errors(error: DomainError) -> DomainError:
+    """The attachment service names its field "file"; the portal forms call it "files"."""
+    if error.field == "file":
+        error.field = "files"
+    return error
+
+
+# --- The list of requests -------------------------------------------------------------------
+
+
+@customer_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html", {})
+    user = _user(request)
+    requesters = list(selectors.organisation_requesters(user)) if user.is_org_manager else None
+    form = FilterForm(request.GET or None, requesters=requesters)
+    filters = selectors.PortalFilters()
+    if form.is_bound and form.is_valid():
+        filters = selectors.PortalFilters(
+            status=form.cleaned_data.get("status") or "",
+            requester=form.cleaned_data.get("requester"),
+            q=form.cleaned_data.get("q") or "",
+        )
+    try:
+        page = selectors.my_requests(user, filters=filters, cursor=request.GET.get("cursor") or None)
+    except DomainError as exc:  # a mangled cursor: start again from the first page
+        messages.error(request, exc.message)
+        page = selectors.my_requests(user, filters=filters)
+    rows = [(t, selectors.customer_status(t.status)) for t in page.items]
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    if page.next_cursor:
+        query["cursor"] = page.next_cursor
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "form": form,
+            "rows": rows,
+            "next_query": query.urlencode() if page.next_cursor else "",
+            "is_manager": user.is_org_manager,
+            "nav": "home",
+        },
+    )
+
+
+# --- Registration and invitations -----------------------------------------------------------
+
+
+def _register(request: HttpRequest, *, token: str | None = None, initial_email: str = "") -> HttpResponse:
+    form = RegistrationForm(request.POST or None, initial={"email": initial_email})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.register_customer(
+                actor=None,
+                email=data["email"],
+                password=data["password"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                phone=data["phone"],
+                invitation_token=token,
+            )
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome! Your account is ready."))
+            return redirect("portal:home")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "portal/register.html", {"form": form, "invited": token is not None}, status=status)
 
 
 def register(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html", {})
+    if request.user.is_authenticated:
+        return redirect("home")
+    return _register(request)
+
+
+def register_invited(request: HttpRequest, token: str) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    invitation = selectors.find_invitation(token)
+    if invitation is None or not invitation.is_usable:
+        if invitation is None:
+            reason = _("This invitation link is not valid.")
+        elif invitation.used_at is not None:
+            reason = _("This invitation has already been used. Sign in, or reset your password.")
+        else:
+            reason = _("This invitation has expired; ask for a new one.")
+        return render(request, "portal/invitation_invalid.html", {"reason": reason}, status=410)
+    return _register(request, token=token, initial_email=invitation.email)
+
+
+@customer_required
+def invitations(request: HttpRequest) -> HttpResponse:
+    """Organisation managers invite colleagues whose addresses are outside the portal domains."""
+    user = _user(request)
+    if not user.is_org_manager or user.organisation is None:
+        return redirect("portal:home")
+    form = InvitationForm(request.POST or None)
+    link = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            _invitation, raw = services.create_invitation(
+                user.organisation, actor=user, email=form.cleaned_data["email"]
+            )
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            link = request.build_absolute_uri(f"../invite/{raw}/")
+            form = InvitationForm()
+    return render(
+        request,
+        "portal/invitations.html",
+        {"form": form, "link": link, "invitations": selectors.organisation_invitations(user), "nav": "invite"},
+    )
+
+
+# --- One request ----------------------------------------------------------------------------
+
+
+@customer_required
+def new_request(request: HttpRequest) -> HttpResponse:
+    form = NewRequestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket = services.open_request(
+                actor=_user(request),
+                subject=data["subject"],
+                description=data["description"],
+                category=data["category"],
+                files=data["files"],
+            )
+        except DomainError as exc:
+            add_domain_error(form, _file_errors(exc))
+        else:
+            messages.success(
+                request, _("Thank you. Your request %(number)s was registered.") % {"number": ticket.number}
+            )
+            return redirect("portal:ticket", ref=ticket.number)
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "portal/new.html", {"form": form, "nav": "new"}, status=status)
+
+
+def _ticket_page(
+    request: HttpRequest,
+    ticket: Ticket,
+    *,
+    reply_form: ReplyForm | None = None,
+    rating_form: RatingForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    closed = ticket.status in (Status.CLOSED, Status.CANCELLED)
+    return render(
+        request,
+        "portal/ticket.html",
+        {
+            "ticket": ticket,
+            "status_label": selectors.customer_status(ticket.status),
+            "entries": selectors.public_conversation(ticket),
+            "files": selectors.request_files(ticket),
+            "reply_form": reply_form or ReplyForm(),
+            "rating_form": rating_form or RatingForm(initial={"rating": ticket.rating}),
+            "may_reply": not closed,
+            "is_resolved": ticket.status == Status.RESOLVED,
+            "may_withdraw": ticket.status in OPEN_STATUSES,
+            "may_rate": ticket.status in (Status.RESOLVED, Status.CLOSED),
+        },
+        status=status,
+    )
+
+
+@customer_required
+def ticket_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    return _ticket_page(request, get_ticket(_user(request), ref))
+
+
+@customer_required
+@require_POST
+def ticket_reply(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    ticket = get_ticket(user, ref)
+    form = ReplyForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            services.reply_to_request(
+                ticket, actor=user, body=form.cleaned_data["body"], files=form.cleaned_data["files"]
+            )
+        except DomainError as exc:
+            add_domain_error(form, _file_errors(exc))
+        else:
+            messages.success(request, _("Your reply was sent."))
+            return redirect("portal:ticket", ref=ticket.number)
+    return _ticket_page(request, get_ticket(user, ref), reply_form=form, status=400)
+
+
+# What each button asks for, and what to say when it worked.
+_ACTIONS: dict[str, tuple[str, str]] = {
+    "close": (Status.CLOSED, "Thank you; the request is closed."),
+    "reopen": (Status.IN_PROGRESS, "The request was reopened; we will look at it again."),
+    "withdraw": (Status.CANCELLED, "The request was withdrawn."),
+}
+
+
+@customer_required
+@require_POST
+def ticket_status(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    ticket = get_ticket(user, ref)
+    action = request.POST.get("action", "")
+    if action not in _ACTIONS:
+        messages.error(request, _("Unknown action."))
+        return redirect("portal:ticket", ref=ticket.number)
+    to_status, done = _ACTIONS[action]
+    try:
+        tickets.transition_ticket(
+            ticket, to_status=to_status, actor=user, comment=request.POST.get("comment", "")[:2000]
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _(done))
+    return redirect("portal:ticket", ref=ticket.number)
+
+
+@customer_required
+@require_POST
+def ticket_rate(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    ticket = get_ticket(user, ref)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            tickets.rate_ticket(
+                ticket, rating=form.cleaned_data["rating"], actor=user, comment=form.cleaned_data["comment"]
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Thank you for your rating."))
+        return redirect("portal:ticket", ref=ticket.number)
+    return _ticket_page(request, ticket, rating_form=form, status=400)
+
+
+@customer_required
+def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
+    """Download a file of a request the customer may see (never an internal one)."""
+    item = get_attachment(_user(request), attachment_id)
+    response = FileResponse(
+        item.file.open("rb"), as_attachment=True, filename=item.filename, content_type=item.content_type
+    )
+    # Never let a browser render an uploaded file as a page of ours.
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- Public forms ---------------------------------------------------------------------------
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _over_rate_limit(request: HttpRequest, scope: str) -> bool:
+    """Count this submission against the client's address; True once it is over the limit."""
+    limit, window = getattr(settings, "TIERDESK_PORTAL_FORM_RATE", (5, 600))
+    key = f"portal:rate:{scope}:{_client_ip(request)}"
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return bool(count > limit)
+
+
+def _public_form(
+    request: HttpRequest,
+    *,
+    form_class: type[HoneypotForm],
+    template: str,
+    scope: str,
+    submit: Callable[[dict[str, Any]], Ticket],
+) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, template, {"form": form_class()})
+    if _over_rate_limit(request, scope):
+        return render(
+            request,
+            template,
+            {
+                "form": form_class(),
+                "refused": _(
+                    "Too many requests were sent from your address. Please wait ten minutes, "
+                    "or call the service desk."
+                ),
+            },
+            status=429,
+        )
+    form = form_class(request.POST)
+    if form.is_spam():
+        # Pretend success so a bot learns nothing; nothing is created.
+        return render(request, template, {"done": True, "number": ""})
+    if form.is_valid():
+        try:
+            ticket = submit(form.cleaned_data)
+        except DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            return render(request, template, {"done": True, "number": ticket.number})
+    return render(request, template, {"form": form}, status=400)
+
+
+# The public forms are embedded in clients' intranets (an iframe on another site), so they
+# allow framing and skip CSRF: there is no session or account behind them to protect, a
+# forged submission can do nothing a direct one cannot. Spam is held off by the honeypot
+# field and the per-address rate limit instead.
+@csrf_exempt
+@xframe_options_exempt
+def web_form(request: HttpRequest) -> HttpResponse:
+    def submit(data: dict[str, Any]) -> Ticket:
+        return services.submit_web_form(
+            actor=None,
+            name=data["name"],
+            email=data["email"],
+            phone=data["phone"],
+            subject=data["subject"],
+            description=data["description"],
+        )
+
+    return _public_form(
+        request, form_class=WebRequestForm, template="portal/web_form.html", scope="form", submit=submit
+    )
+
+
+# Same reasoning as the web form: embeddable, no session to protect; honeypot + rate limit.
+@csrf_exempt
+@xframe_options_exempt
+def callback(request: HttpRequest) -> HttpResponse:
+    def submit(data: dict[str, Any]) -> Ticket:
+        return services.request_callback(
+            actor=None,
+            name=data["name"],
+            phone=data["phone"],
+            email=data["email"],
+            about=data["about"],
+            convenient_time=data["convenient_time"],
+        )
+
+    return _public_form(
+        request, form_class=CallbackForm, template="portal/callback.html", scope="callback", submit=submit
+    )

@@ -1,0 +1,160 @@
+"""Reads for the customer portal: a customer's requests, their public conversation, lookups by
+e-mail domain and invitation token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from django.db.models import Prefetch, QuerySet
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from tierdesk.accounts.choices import Role
+from tierdesk.accounts.models import User
+from tierdesk.common.pagination import Page
+from tierdesk.orgs.models import Organisation
+from tierdesk.portal.models import Invitation, hash_invitation_token
+from tierdesk.tickets.choices import EntryKind, Status
+from tierdesk.tickets.models import Attachment, Category, Ticket, TicketEntry
+from tierdesk.tickets.selectors import TicketFilters, ticket_page
+
+# How a customer reads a status: what it means for him, not the desk's internal steps.
+CUSTOMER_STATUS: dict[str, Promise] = {
+    Status.NEW: _("Received"),
+    Status.ASSIGNED: _("Received"),
+    Status.IN_PROGRESS: _("Being worked on"),
+    Status.WAITING_CUSTOMER: _("Waiting for your reply"),
+    Status.WAITING_THIRD_PARTY: _("Waiting for a supplier"),
+    Status.RESOLVED: _("Resolved — please confirm"),
+    Status.CLOSED: _("Closed"),
+    Status.CANCELLED: _("Withdrawn"),
+}
+
+# The status filter of the portal list, in customer words: each choice is a group of statuses.
+STATUS_FILTERS: dict[str, tuple[Promise, list[str]]] = {
+    "open": (
+        _("All open"),
+        [
+            Status.NEW,
+            Status.ASSIGNED,
+            Status.IN_PROGRESS,
+            Status.WAITING_CUSTOMER,
+            Status.WAITING_THIRD_PARTY,
+        ],
+    ),
+    "received": (_("Received"), [Status.NEW, Status.ASSIGNED]),
+    "in_progress": (_("Being worked on"), [Status.IN_PROGRESS]),
+    "waiting_customer": (_("Waiting for your reply"), [Status.WAITING_CUSTOMER]),
+    "waiting_third_party": (_("Waiting for a supplier"), [Status.WAITING_THIRD_PARTY]),
+    "resolved": (_("Resolved — please confirm"), [Status.RESOLVED]),
+    "closed": (_("Closed"), [Status.CLOSED]),
+    "cancelled": (_("Withdrawn"), [Status.CANCELLED]),
+}
+
+PAGE_SIZE = 25
+
+
+def customer_status(status: str) -> str:
+    """The status in the words a customer understands."""
+    label = CUSTOMER_STATUS.get(status)
+    return str(label) if label is not None else status
+
+
+@dataclass
+class PortalFilters:
+    """What the portal list may be filtered by (requester only for organisation managers)."""
+
+    status: str = ""
+    requester: int | None = None
+    q: str = ""
+
+
+def my_requests(user: User, *, filters: PortalFilters, cursor: str | None = None) -> Page:
+    """One page of the requests ``user`` may see, newest first: his own, or all of his
+    organisation's when he is its manager (``Ticket.objects.restrict`` decides)."""
+    statuses = STATUS_FILTERS[filters.status][1] if filters.status in STATUS_FILTERS else None
+    requester = filters.requester if user.is_org_manager else None
+    return ticket_page(
+        user,
+        filters=TicketFilters(status=statuses, requester=requester, q=filters.q or None),
+        ordering="-created",
+        cursor=cursor,
+        limit=PAGE_SIZE,
+    )
+
+
+def organisation_requesters(user: User) -> QuerySet[User]:
+    """The contacts a manager may filter his organisation's list by."""
+    if not user.is_org_manager or user.organisation_id is None:
+        return User.objects.none()
+    return User.objects.filter(organisation_id=user.organisation_id, role=Role.CUSTOMER).order_by(
+        "last_name", "first_name", "id"
+    )
+
+
+def public_conversation(ticket: Ticket) -> list[TicketEntry]:
+    """The public replies of ``ticket``, oldest first, with their public files. Internal notes
+    and system events never reach the portal, whoever looks at it."""
+    return list(
+        ticket.entries.filter(kind=EntryKind.PUBLIC)
+        .select_related("author")
+        .prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.filter(is_internal=False).order_by("id"))
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def request_files(ticket: Ticket) -> list[Attachment]:
+    """Files sent with the request itself (tied to no conversation entry)."""
+    return list(ticket.attachments.filter(entry__isnull=True, is_internal=False).order_by("id"))
+
+
+def active_categories() -> QuerySet[Category]:
+    """Categories a customer may choose for a new request."""
+    return Category.objects.filter(is_active=True).select_related("parent").order_by("parent__name", "name")
+
+
+def email_domain(email: str) -> str:
+    """The lower-case domain of an e-mail address ("" when there is none)."""
+    _local, at, domain = (email or "").strip().rpartition("@")
+    return domain.strip().lower() if at else ""
+
+
+def organisation_for_email(email: str) -> Organisation | None:
+    """The active client organisation whose portal domains include the address's domain."""
+    domain = email_domain(email)
+    if not domain:
+        return None
+    # A text pre-filter narrows the rows; the exact match is checked on the decoded list
+    # (SQLite has no JSON "contains" lookup).
+    candidates = Organisation.objects.filter(
+        is_active=True, is_provider=False, email_domains__icontains=domain
+    ).order_by("id")
+    for org in candidates:
+        if domain in [str(d).lower() for d in org.email_domains]:
+            return org
+    return None
+
+
+def find_contact(email: str) -> User | None:
+    """The person with this e-mail address (case-insensitive), if any."""
+    return User.objects.filter(email__iexact=(email or "").strip()).order_by("id").first()
+
+
+def find_invitation(raw_token: str) -> Invitation | None:
+    """The invitation a link's token belongs to (used or expired ones too, so the page can say
+    which), or ``None``."""
+    if not raw_token or len(raw_token) > 200:
+        return None
+    return (
+        Invitation.objects.select_related("organisation")
+        .filter(token_hash=hash_invitation_token(raw_token))
+        .first()
+    )
+
+
+def organisation_invitations(user: User) -> QuerySet[Invitation]:
+    """The invitations of the manager's organisation, newest first."""
+    if not user.is_org_manager or user.organisation_id is None:
+        return Invitation.objects.none()
+    return Invitation.objects.filter(organisation_id=user.organisation_id).order_by("-created_at", "-id")[:50]
