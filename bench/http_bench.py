@@ -217,9 +217,10 @@ class Bench:
             latencies.append(elapsed)
             responses.append(response)
         sizes = [len(r.content) for r in responses]
+        is_json = responses[0].headers.get("content-type", "").startswith("application/json")
         items = (
             [len(r.json().get("items", [])) for r in responses[:1]]
-            if "items" in responses[0].json()
+            if is_json and "items" in responses[0].json()
             else None
         )
         extra: dict[str, Any] = {"bytes": int(statistics.median(sizes))}
@@ -290,6 +291,46 @@ class Bench:
                 "detail: queue ticket as L2 agent", "l2", [(f"/tickets/{i}", {}) for i in ids], warmup
             )
 
+    def html(self, n: int, warmup: int, agent_ids: list[int]) -> None:
+        """The agent workspace as a browser gets it: the queue page and the ticket page rendered
+        as HTML, signed in with a session (issue 3's benchmark)."""
+        root = self.base.removesuffix("/api/v1")
+        q = self.facts.get("queue", {"line": "L2", "status": ["new", "assigned"]})
+        for role in ("l2", "admin"):
+            username = self.facts["users"].get(role)
+            if not username or "password" not in self.facts:
+                continue
+            client = httpx.Client(base_url=root, timeout=60.0, follow_redirects=False)
+            client.get("/login/")
+            response = client.post(
+                "/login/",
+                data={
+                    "username": username,
+                    "password": self.facts["password"],
+                    "csrfmiddlewaretoken": client.cookies["csrftoken"],
+                },
+                headers={"Referer": root + "/login/"},
+            )
+            if response.status_code != 302:
+                raise RuntimeError(f"sign-in as {username} failed: {response.status_code}")
+            params = [("status", s) for s in q["status"]]
+            key = f"html_{role}"
+            self._clients[key] = client
+            self.get_series(
+                f"html: queue page ({'+'.join(q['status'])}) as {username}",
+                key,
+                [("/desk/", params)] * n,
+                warmup,
+            )
+            if role == "l2" and agent_ids:
+                ids = [self.rng.choice(agent_ids) for _ in range(n)]
+            else:
+                lo, hi = self.facts["ticket_ids"]
+                ids = [self.rng.randint(lo, hi) for _ in range(n)]
+            self.get_series(
+                f"html: ticket page as {username}", key, [(f"/desk/t/{i}/", {}) for i in ids], warmup
+            )
+
     def text(self, n: int, warmup: int) -> None:
         for kind, word in self.facts.get("words", {"common": "printer"}).items():
             self.get_series(
@@ -327,7 +368,7 @@ def main() -> None:
     parser.add_argument("--text-requests", type=int, default=100, help="requests per text-filter word")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument(
-        "--skip", default="", help="comma-separated scenarios to skip: floor,create,queue,detail,text"
+        "--skip", default="", help="comma-separated scenarios to skip: floor,create,queue,detail,html,text"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json-out", type=Path)
@@ -360,6 +401,8 @@ def main() -> None:
         agent_ids = bench.queue(args.requests, args.warmup)
     if "detail" not in skip:
         bench.detail(args.requests, args.warmup, agent_ids)
+    if "html" not in skip:
+        bench.html(args.requests, args.warmup, agent_ids)
     if "text" not in skip:
         bench.text(args.text_requests, min(args.warmup, 5))
     if "create" not in skip and "l1" in facts["tokens"] and facts.get("contacts"):

@@ -702,6 +702,9 @@ def load(gen: Generator, chunk: int) -> tuple[int, int]:
     return n_tickets, n_entries
 
 
+BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - a local benchmark database
+
+
 def write_tokens(path: Path, rng: random.Random) -> None:
     """API tokens for the bench users and the facts http_bench.py needs."""
     admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
@@ -715,7 +718,12 @@ def write_tokens(path: Path, rng: random.Random) -> None:
         )
     )
     bounds = Ticket.objects.order_by("pk").values_list("pk", flat=True)
+    # The HTML pages need a signed-in session: the bench users get a known password.
+    for user in (admin, l2):
+        user.set_password(BENCH_PASSWORD)
+        user.save(update_fields=["password"])
     facts = {
+        "password": BENCH_PASSWORD,
         "tokens": {
             "admin": create_api_token(admin, actor=None, name="bench admin")[1],
             "l2": create_api_token(l2, actor=None, name="bench L2 agent")[1],

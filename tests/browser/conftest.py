@@ -41,7 +41,10 @@ def bworld(transactional_db: None) -> World:
     transactional test also erases what migrations seeded (lines, priority matrix, desk
     settings), so it is seeded again here with the migration's own function."""
     from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
 
+    # An earlier flush recreated the content types under new ids; audit events point at them.
+    ContentType.objects.clear_cache()
     seed = importlib.import_module("tierdesk.tickets.migrations.0002_seed_lines_and_matrix").seed
     seed(apps, None)
     return build_world()

@@ -42,6 +42,11 @@ class EventType(models.TextChoices):
     TICKET_LINKED = "ticket.linked", _("Related ticket linked")
     TICKET_UNLINKED = "ticket.unlinked", _("Related ticket unlinked")
     TICKET_RATED = "ticket.rated", _("Resolution rated")
+    # Agent workspace
+    CANNED_ANSWER_SAVED = "canned_answer.saved", _("Canned answer saved")
+    CANNED_ANSWER_DELETED = "canned_answer.deleted", _("Canned answer deleted")
+    SAVED_VIEW_SAVED = "saved_view.saved", _("Saved view saved")
+    SAVED_VIEW_DELETED = "saved_view.deleted", _("Saved view deleted")
     # Customer portal
     INVITATION_CREATED = "invitation.created", _("Portal invitation created")
     INVITATION_USED = "invitation.used", _("Portal invitation used")

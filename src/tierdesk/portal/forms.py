@@ -3,7 +3,7 @@ live in the services, whose errors the views put back on the form."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
@@ -76,11 +76,13 @@ class FilterForm(forms.Form):
 
     def __init__(self, *args: Any, requesters: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("Any"))] + [(k, v[0]) for k, v in STATUS_FILTERS.items()]
+        cast(forms.ChoiceField, self.fields["status"]).choices = [("", _("Any"))] + [
+            (k, v[0]) for k, v in STATUS_FILTERS.items()
+        ]
         if requesters is None:
             del self.fields["requester"]
         else:
-            self.fields["requester"].choices = [("", _("Anyone"))] + [
+            cast(forms.ChoiceField, self.fields["requester"]).choices = [("", _("Anyone"))] + [
                 (u.pk, u.get_full_name() or u.email or u.username) for u in requesters
             ]
 
@@ -96,7 +98,9 @@ class NewRequestForm(forms.Form):
         max_length=BODY_MAX_CHARS,
         help_text=_("What happened, since when, and what you already tried."),
     )
-    files = MultipleFileField(label=_("Attachments"), help_text=_("Screenshots, logs; several files allowed."))
+    attachments = MultipleFileField(
+        label=_("Attachments"), help_text=_("Screenshots, logs; several files allowed.")
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,7 +111,7 @@ class ReplyForm(forms.Form):
     body = forms.CharField(
         label=_("Your reply"), widget=forms.Textarea(attrs={"rows": 5}), max_length=BODY_MAX_CHARS
     )
-    files = MultipleFileField(label=_("Attachments"))
+    attachments = MultipleFileField(label=_("Attachments"))
 
 
 RATING_CHOICES = [

@@ -4,6 +4,7 @@ e-mail domain and invitation token."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from django.db.models import Prefetch, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _

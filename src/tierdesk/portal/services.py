@@ -15,7 +15,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tierdesk.accounts.services import create_user
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import record_event
 from tierdesk.common.errors import DomainError, NotPermitted
@@ -50,9 +49,12 @@ def create_invitation(
     email = clean_text(email, field="email", max_chars=254)
     if "@" not in email:
         raise DomainError(_("Enter a valid e-mail address."), field="email")
-    if actor is not None and not actor.is_staff_member:
-        if not actor.is_org_manager or actor.organisation_id != organisation.pk:
-            raise NotPermitted(_("Only your organisation's manager can invite people."))
+    if (
+        actor is not None
+        and not actor.is_staff_member
+        and (not actor.is_org_manager or actor.organisation_id != organisation.pk)
+    ):
+        raise NotPermitted(_("Only your organisation's manager can invite people."))
     if organisation.is_provider or not organisation.is_active:
         raise DomainError(_("Invitations are for active client organisations."), field="organisation")
     if find_contact(email) is not None:
@@ -108,13 +110,13 @@ def register_customer(
         invitation = find_invitation(invitation_token)
         if invitation is None:
             raise DomainError(_("This invitation link is not valid."), code="invitation_invalid")
-        invitation = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+        invitation = (
+            Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+        )
         if invitation.used_at is not None:
             raise DomainError(_("This invitation has already been used."), code="invitation_used")
         if invitation.expires_at <= timezone.now():
-            raise DomainError(
-                _("This invitation has expired; ask for a new one."), code="invitation_expired"
-            )
+            raise DomainError(_("This invitation has expired; ask for a new one."), code="invitation_expired")
         if invitation.email.strip().lower() != email.lower():
             raise DomainError(
                 _("This invitation is for another e-mail address."), field="email", code="invitation_email"

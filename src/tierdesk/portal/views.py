@@ -16,8 +16,12 @@ from django.contrib.auth import login
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -42,14 +46,14 @@ from tierdesk.tickets.choices import OPEN_STATUSES, Status
 from tierdesk.tickets.models import Ticket
 from tierdesk.tickets.selectors import get_attachment, get_ticket
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def customer_required(view: View) -> View:
     """Signed-in customer contacts only; staff are sent to their workspace, strangers to sign-in."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -65,9 +69,9 @@ def _user(request: HttpRequest) -> User:
 
 
 def _file_errors(error: DomainError) -> DomainError:
-    """The attachment service names its field "file"; the portal forms call it "files"."""
-    if error.field == "file":
-        error.field = "files"
+    """The attachment service names its field "file" (or "files"); the forms say "attachments"."""
+    if error.field in ("file", "files"):
+        error.field = "attachments"
     return error
 
 
@@ -133,7 +137,9 @@ def _register(request: HttpRequest, *, token: str | None = None, initial_email: 
             messages.success(request, _("Welcome! Your account is ready."))
             return redirect("portal:home")
     status = 400 if form.is_bound and form.errors else 200
-    return render(request, "portal/register.html", {"form": form, "invited": token is not None}, status=status)
+    return render(
+        request, "portal/register.html", {"form": form, "invited": token is not None}, status=status
+    )
 
 
 def register(request: HttpRequest) -> HttpResponse:
@@ -173,12 +179,17 @@ def invitations(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            link = request.build_absolute_uri(f"../invite/{raw}/")
+            link = request.build_absolute_uri(reverse("portal:register_invited", args=[raw]))
             form = InvitationForm()
     return render(
         request,
         "portal/invitations.html",
-        {"form": form, "link": link, "invitations": selectors.organisation_invitations(user), "nav": "invite"},
+        {
+            "form": form,
+            "link": link,
+            "invitations": selectors.organisation_invitations(user),
+            "nav": "invite",
+        },
     )
 
 
@@ -196,7 +207,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
                 subject=data["subject"],
                 description=data["description"],
                 category=data["category"],
-                files=data["files"],
+                files=data["attachments"],
             )
         except DomainError as exc:
             add_domain_error(form, _file_errors(exc))
@@ -251,10 +262,14 @@ def ticket_reply(request: HttpRequest, ref: str) -> HttpResponse:
     if form.is_valid():
         try:
             services.reply_to_request(
-                ticket, actor=user, body=form.cleaned_data["body"], files=form.cleaned_data["files"]
+                ticket, actor=user, body=form.cleaned_data["body"], files=form.cleaned_data["attachments"]
             )
         except DomainError as exc:
-            add_domain_error(form, _file_errors(exc))
+            error = _file_errors(exc)
+            if error.field in form.fields:
+                form.add_error(error.field, error.message)
+            else:  # about the request itself (closed, out of the reopen window): above the page
+                messages.error(request, error.message)
         else:
             messages.success(request, _("Your reply was sent."))
             return redirect("portal:ticket", ref=ticket.number)
@@ -262,10 +277,10 @@ def ticket_reply(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 # What each button asks for, and what to say when it worked.
-_ACTIONS: dict[str, tuple[str, str]] = {
-    "close": (Status.CLOSED, "Thank you; the request is closed."),
-    "reopen": (Status.IN_PROGRESS, "The request was reopened; we will look at it again."),
-    "withdraw": (Status.CANCELLED, "The request was withdrawn."),
+_ACTIONS: dict[str, tuple[str, Promise]] = {
+    "close": (Status.CLOSED, gettext_lazy("Thank you; the request is closed.")),
+    "reopen": (Status.IN_PROGRESS, gettext_lazy("The request was reopened; we will look at it again.")),
+    "withdraw": (Status.CANCELLED, gettext_lazy("The request was withdrawn.")),
 }
 
 
@@ -286,7 +301,7 @@ def ticket_status(request: HttpRequest, ref: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _(done))
+        messages.success(request, str(done))
     return redirect("portal:ticket", ref=ticket.number)
 
 

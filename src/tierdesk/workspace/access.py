@@ -21,7 +21,7 @@ def staff_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not cast(User, request.user).is_staff_member:
+        if not request.user.is_staff_member:
             raise Http404
         return view(request, *args, **kwargs)
 

@@ -32,7 +32,9 @@ class QueueForm(forms.Form):
     """The queue's tab, filters and sorting, read from the query string."""
 
     tab = forms.ChoiceField(label=_("Queue"), choices=TABS, required=False)
-    organisation = forms.ModelChoiceField(label=_("Organisation"), queryset=Organisation.objects.none(), required=False)
+    organisation = forms.ModelChoiceField(
+        label=_("Organisation"), queryset=Organisation.objects.none(), required=False
+    )
     status = forms.ChoiceField(label=_("Status"), choices=_blank(Status.choices), required=False)
     priority = forms.TypedChoiceField(
         label=_("Priority"), choices=_blank(Priority.choices), coerce=int, empty_value=None, required=False
@@ -51,7 +53,7 @@ class QueueForm(forms.Form):
         self.fields["category"].queryset = categories  # type: ignore[attr-defined]
         self.fields["assignee"].queryset = agents  # type: ignore[attr-defined]
 
-    def tab(self) -> str:
+    def current_tab(self) -> str:
         value = self.cleaned_data.get("tab") if self.is_valid() else None
         return value if value in TAB_KEYS else "all"
 
@@ -136,12 +138,15 @@ class ReplyForm(VersionedForm):
         max_length=BODY_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 6, "id": "reply-body"}),
     )
-    files = MultipleFileField(label=_("Attachments"), required=False)
+    attachments = MultipleFileField(label=_("Attachments"), required=False)
 
 
 class AssignForm(VersionedForm):
     assignee = forms.ModelChoiceField(
-        label=_("Assignee"), queryset=User.objects.none(), required=False, empty_label=_("Nobody (back to queue)")
+        label=_("Assignee"),
+        queryset=User.objects.none(),
+        required=False,
+        empty_label=_("Nobody (back to queue)"),
     )
 
     def __init__(self, *args: Any, agents: Any = None, **kwargs: Any) -> None:
@@ -170,18 +175,28 @@ class TicketRefForm(VersionedForm):
 class IntakeForm(forms.Form):
     """A call taken at the phone: who calls (existing or new contact) and what about."""
 
-    contact = forms.ModelChoiceField(label=_("Existing contact"), queryset=User.objects.none(), required=False)
-    organisation = forms.ModelChoiceField(label=_("Organisation"), queryset=Organisation.objects.none(), required=False)
+    contact = forms.ModelChoiceField(
+        label=_("Existing contact"), queryset=User.objects.none(), required=False
+    )
+    organisation = forms.ModelChoiceField(
+        label=_("Organisation"), queryset=Organisation.objects.none(), required=False
+    )
     new_email = forms.EmailField(label=_("E-mail of a new contact"), required=False)
     new_first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     new_last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
     new_phone = forms.CharField(label=_("Phone"), max_length=50, required=False)
     type = forms.ChoiceField(label=_("Type"), choices=TicketType.choices, initial=TicketType.INCIDENT)
     category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
-    impact = forms.TypedChoiceField(label=_("Impact"), choices=Impact.choices, coerce=int, initial=Impact.MEDIUM)
-    urgency = forms.TypedChoiceField(label=_("Urgency"), choices=Urgency.choices, coerce=int, initial=Urgency.MEDIUM)
+    impact = forms.TypedChoiceField(
+        label=_("Impact"), choices=Impact.choices, coerce=int, initial=Impact.MEDIUM
+    )
+    urgency = forms.TypedChoiceField(
+        label=_("Urgency"), choices=Urgency.choices, coerce=int, initial=Urgency.MEDIUM
+    )
     subject = forms.CharField(label=_("Subject"), max_length=SUBJECT_MAX_CHARS)
-    description = forms.CharField(label=_("Description"), max_length=BODY_MAX_CHARS, required=False, widget=forms.Textarea)
+    description = forms.CharField(
+        label=_("Description"), max_length=BODY_MAX_CHARS, required=False, widget=forms.Textarea
+    )
 
     def __init__(self, *args: Any, contacts: Any, organisations: Any, categories: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -202,7 +217,7 @@ class IntakeForm(forms.Form):
         return data
 
 
-class CannedAnswerForm(forms.ModelForm[CannedAnswer]):
+class CannedAnswerForm(forms.ModelForm):
     class Meta:
         model = CannedAnswer
         fields = ["title", "body", "team"]
@@ -212,4 +227,3 @@ class CannedAnswerForm(forms.ModelForm[CannedAnswer]):
         field = self.fields["team"]
         field.queryset = teams  # type: ignore[attr-defined]
         field.required = not allow_global
-

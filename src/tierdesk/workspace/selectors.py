@@ -71,12 +71,16 @@ def queue_counts(user: User) -> dict[str, int]:
     scope = agent_scope(user)
     teams = sorted(t.team_id for t in scope.teams)
     lines = sorted(scope.line_ids)
-    return Ticket.objects.restrict(user).filter(status__in=OPEN).aggregate(
-        mine=Count("id", filter=Q(assignee_id=user.pk)),
-        team=Count("id", filter=Q(team_id__in=teams)),
-        line=Count("id", filter=Q(current_line_id__in=lines)),
-        unassigned=Count("id", filter=Q(assignee__isnull=True)),
-        all=Count("id"),
+    return (
+        Ticket.objects.restrict(user)
+        .filter(status__in=OPEN)
+        .aggregate(
+            mine=Count("id", filter=Q(assignee_id=user.pk)),
+            team=Count("id", filter=Q(team_id__in=teams)),
+            line=Count("id", filter=Q(current_line_id__in=lines)),
+            unassigned=Count("id", filter=Q(assignee__isnull=True)),
+            all=Count("id"),
+        )
     )
 
 

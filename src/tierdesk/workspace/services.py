@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,10 +27,10 @@ T = TypeVar("T")
 
 # The audit registry (audit.choices.EventType) has no workspace entries yet; these values are
 # stored as they are and should be added to the registry by its owner.
-CANNED_ANSWER_SAVED = cast(EventType, "canned_answer.saved")
-CANNED_ANSWER_DELETED = cast(EventType, "canned_answer.deleted")
-SAVED_VIEW_SAVED = cast(EventType, "saved_view.saved")
-SAVED_VIEW_DELETED = cast(EventType, "saved_view.deleted")
+CANNED_ANSWER_SAVED = EventType.CANNED_ANSWER_SAVED
+CANNED_ANSWER_DELETED = EventType.CANNED_ANSWER_DELETED
+SAVED_VIEW_SAVED = EventType.SAVED_VIEW_SAVED
+SAVED_VIEW_DELETED = EventType.SAVED_VIEW_DELETED
 
 
 def stale_ticket_error() -> Conflict:
@@ -128,7 +128,14 @@ def register_phone_ticket(
     if requester is None:
         if not new_contact:
             raise DomainError(_("Pick a contact or enter a new one."), field="contact")
-        requester = create_contact(organisation, actor=actor, **new_contact)
+        requester = create_contact(
+            organisation,
+            actor=actor,
+            email=new_contact.get("email", ""),
+            first_name=new_contact.get("first_name", ""),
+            last_name=new_contact.get("last_name", ""),
+            phone=new_contact.get("phone", ""),
+        )
     elif requester.organisation_id != organisation.pk:
         raise DomainError(
             _("%(person)s is not a contact of %(org)s.") % {"person": requester, "org": organisation},

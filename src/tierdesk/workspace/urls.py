@@ -1,9 +1,20 @@
 from django.urls import path
 
-from tierdesk.workspace import views
+from tierdesk.workspace import ticket_views, views
 
 app_name = "workspace"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("views/", views.save_view, name="save_view"),
+    path("views/<int:pk>/delete/", views.delete_view, name="delete_view"),
+    path("t/<str:ref>/", ticket_views.ticket, name="ticket"),
+    path("t/<str:ref>/canned/", ticket_views.canned_text, name="canned_text"),
+    path("t/<str:ref>/do/<slug:action>/", ticket_views.ticket_action, name="ticket_action"),
+    path("people/<int:pk>/", views.person, name="person"),
+    path("new/", views.new_ticket, name="new"),
+    path("new/contacts/", views.contact_lookup, name="contact_lookup"),
+    path("canned/", views.canned_answers, name="canned"),
+    path("canned/<int:pk>/delete/", views.delete_canned_answer, name="delete_canned"),
 ]

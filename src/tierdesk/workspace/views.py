@@ -7,6 +7,7 @@ render; domain errors are shown to the user as form errors or messages.
 from __future__ import annotations
 
 from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -51,10 +52,14 @@ def _filters(request: HttpRequest, form: QueueForm) -> tuple[selectors.Workspace
         "channel": data.get("channel") or None,
         "q": data.get("q") or None,
     }
-    conditions.update(selectors.tab_conditions(user, form.tab()))
+    conditions |= selectors.tab_conditions(user, form.current_tab())
     if data.get("assignee"):
         conditions["assignee"] = data["assignee"].pk
-    return selectors.WorkspaceFilters(**conditions), data.get("sort") or "priority", data.get("cursor") or None
+    return (
+        selectors.WorkspaceFilters(**conditions),
+        data.get("sort") or "priority",
+        data.get("cursor") or None,
+    )
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
@@ -89,9 +94,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         params = request.GET.copy()
         params["cursor"] = page.next_cursor
         context["next_query"] = params.urlencode()
-    if request.htmx and request.GET.get("partial") == "rows":
+    if getattr(request, "htmx", False):
         return render(request, "workspace/_queue_rows.html", context)
-    tab = form.tab()
+    tab = form.current_tab()
     tab_params = request.GET.copy()
     for name in ("cursor", "partial"):
         tab_params.pop(name, None)
@@ -101,14 +106,14 @@ def queue(request: HttpRequest) -> HttpResponse:
         tab_params["tab"] = key
         tabs.append({"key": key, "label": label, "count": counts[key], "query": tab_params.urlencode()})
     lines = SupportLine.objects.filter(is_active=True)
-    context.update(
-        tabs=tabs,
-        tab=tab,
-        saved_views=selectors.saved_views(user),
-        save_form=SavedViewForm(initial={"query": _query_without(request, "cursor", "partial")}),
-        bulk_form=BulkForm(agents=form.fields["assignee"].queryset, lines=lines),  # type: ignore[attr-defined]
-        poll_query=_query_without(request, "partial"),
-    )
+    context |= {
+        "tabs": tabs,
+        "tab": tab,
+        "saved_views": selectors.saved_views(user),
+        "save_form": SavedViewForm(initial={"query": _query_without(request, "cursor", "partial")}),
+        "bulk_form": BulkForm(agents=form.fields["assignee"].queryset, lines=lines),  # type: ignore[attr-defined]
+        "poll_query": _query_without(request, "partial"),
+    }
     return render(request, "workspace/queue.html", context)
 
 
@@ -132,7 +137,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for field, errors in form.errors.items():
             for error in errors:
-                messages.error(request, f"{form.fields[field].label if field in form.fields else ''}: {error}")
+                messages.error(
+                    request, f"{form.fields[field].label if field in form.fields else ''}: {error}"
+                )
         return redirect(_safe_next(request, request.POST.get("next")))
     data = form.cleaned_data
     done, failed = 0, []
@@ -150,7 +157,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
             elif data["action"] == "transition":
                 ticket_services.transition_ticket(ticket, to_status=data["status"], actor=user)
             else:
-                ticket_services.escalate_ticket(ticket, to_line=data["line"], actor=user, reason=data["reason"])
+                ticket_services.escalate_ticket(
+                    ticket, to_line=data["line"], actor=user, reason=data["reason"]
+                )
             done += 1
         except DomainError as exc:
             failed.append(f"{ticket.number}: {exc.message}")

@@ -1,0 +1,123 @@
+"""The main journeys of issue 3 in real Chromium against a live server: a customer registers and
+asks for help with an attachment, L1 takes, answers and escalates, L3 cannot answer the customer,
+the customer sees the answer (never the internal note) and rates it, the public web form files a
+ticket, and another organisation's customer gets a 404 for the ticket's URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.browser.conftest import BROWSER
+from tests.factories import World
+from tierdesk.tickets import services
+from tierdesk.tickets.choices import Channel, Status
+from tierdesk.tickets.models import SupportLine, Ticket
+
+pytestmark = BROWSER
+
+
+def action_form(page: Any, action: str) -> Any:
+    return page.locator(f"form[action$='/do/{action}/']")
+
+
+def test_request_from_registration_to_rating(bworld: World, browser: Any, tmp_path: Path) -> None:
+    # A new colleague at Alpha registers with his work address and asks for help.
+    customer = browser()
+    page = customer.page
+    page.goto("/portal/register/")
+    customer.screenshot("portal-register")
+    page.get_by_label("First name").fill("Dana")
+    page.get_by_label("Work e-mail").fill("dana@alpha.test")
+    page.locator("input[name=password]").fill("a-long-passphrase-42")
+    page.locator("input[name=password2]").fill("a-long-passphrase-42")
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/portal/")
+    page.get_by_role("link", name="New request").first.click()
+    page.get_by_label("Subject").fill("Printer prints blank pages")
+    page.get_by_label("Description").fill("Since this morning, 3rd floor.")
+    screenshot = tmp_path / "blank-page.txt"
+    screenshot.write_text("scan of a blank page")
+    page.get_by_label("Attachments").set_input_files(str(screenshot))
+    customer.screenshot("portal-new-request")
+    page.get_by_role("button", name="Send request").click()
+    page.wait_for_url("**/portal/r/**")
+    ticket = Ticket.objects.get(subject="Printer prints blank pages")
+    assert ticket.requester.email == "dana@alpha.test" and ticket.channel == Channel.PORTAL
+    assert ticket.attachments.get().filename == "blank-page.txt"
+    page.goto("/portal/")
+    assert page.get_by_text("Printer prints blank pages").is_visible()
+    customer.screenshot("portal-my-requests")
+
+    # L1 finds it in the queue, takes it, answers, notes something internal, escalates to L2.
+    l1 = browser()
+    page = l1.sign_in(bworld.l1.username)
+    assert page.get_by_text("Printer prints blank pages").is_visible()
+    l1.screenshot("workspace-queue")
+    page.get_by_role("link", name="Printer prints blank pages").click()
+    page.wait_for_url(f"**/desk/t/{ticket.number}/")
+    action_form(page, "take").get_by_role("button").click()
+    page.wait_for_load_state()
+    page.get_by_label("Public reply to the customer").check()
+    page.locator("#reply-body, textarea[name=body]").first.fill("We are on it: please try the tray 2.")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state()
+    page.get_by_label("Internal note").check()
+    page.locator("#reply-body, textarea[name=body]").first.fill("Toner sensor suspected (internal)")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state()
+    form = action_form(page, "escalate")
+    page.get_by_text("Escalate", exact=True).first.click()  # opens the <details>
+    form.locator("select[name=line]").select_option(label=SupportLine.objects.get(code="L2").__str__())
+    form.locator("textarea[name=reason]").fill("Needs a hardware check")
+    form.get_by_role("button").click()
+    page.wait_for_load_state()
+    l1.screenshot("workspace-ticket")
+    ticket.refresh_from_db()
+    assert ticket.current_line.code == "L2"
+    assert ticket.entries.filter(kind="public", body__startswith="We are on it").exists()
+
+    # On L3 nobody talks to the customer: the public choice is off, and says why.
+    services.escalate_ticket(
+        ticket, to_line=SupportLine.objects.get(code="L3"), actor=bworld.admin, reason="Firmware"
+    )
+    l3 = browser()
+    page = l3.sign_in(bworld.l3.username)
+    page.goto(f"/desk/t/{ticket.number}/")
+    assert page.get_by_label("Public reply to the customer").is_disabled()
+    assert page.get_by_text("your line does not talk to customers").is_visible()
+
+    # The customer sees the answer but never the internal note, and rates the resolution.
+    services.transition_ticket(ticket, to_status=Status.RESOLVED, actor=bworld.admin, comment="Fixed")
+    page = customer.page
+    page.goto(f"/portal/r/{ticket.number}/")
+    assert page.get_by_text("We are on it: please try the tray 2.").is_visible()
+    assert page.get_by_text("Toner sensor suspected").count() == 0
+    page.get_by_label("5").check()
+    page.get_by_role("button", name="Send rating").click()
+    page.wait_for_load_state()
+    customer.screenshot("portal-request")
+    ticket.refresh_from_db()
+    assert ticket.rating == 5
+
+    # A customer of another organisation gets a 404 for the same URL.
+    other = browser()
+    other.sign_in(bworld.customer_b.username)
+    response = other.page.goto(f"/portal/r/{ticket.number}/")
+    assert response is not None and response.status == 404
+
+
+def test_public_web_form_files_a_ticket(bworld: World, browser: Any) -> None:
+    visitor = browser(mobile=True)
+    page = visitor.page
+    page.goto("/portal/form/")
+    page.get_by_label("Your name").fill("Eve Visitor")
+    page.get_by_label("Work e-mail").fill("eve@alpha.test")
+    page.get_by_label("Subject").fill("VPN drops every hour")
+    page.get_by_label("Description").fill("Since Monday.")
+    visitor.screenshot("web-form-phone")
+    page.get_by_role("button").last.click()
+    page.wait_for_load_state()
+    ticket = Ticket.objects.get(subject="VPN drops every hour")
+    assert ticket.channel == Channel.WEB_FORM and ticket.organisation_id == bworld.org_a.pk
+    assert page.get_by_text(ticket.number).is_visible()

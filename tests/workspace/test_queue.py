@@ -1,0 +1,173 @@
+"""The agent queue: visibility, tabs and counts, filters, sorting, paging, saved views, bulk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import World
+from tierdesk.audit.models import AuditEvent
+from tierdesk.tickets import services
+from tierdesk.tickets.choices import Channel, Impact, Status, Urgency
+from tierdesk.tickets.models import Ticket
+from tierdesk.workspace.models import SavedView
+
+pytestmark = pytest.mark.django_db
+QUEUE = reverse("workspace:queue")
+
+
+def numbers(response: Any) -> list[str]:
+    return [t.number for t in response.context["page"].items]
+
+
+def test_queue_shows_only_visible_tickets(client: Client, world: World) -> None:
+    a = world.ticket(requester=world.customer_a, subject="Alpha printer")
+    b = world.ticket(requester=world.customer_b, subject="Beta printer")
+    client.force_login(world.l1_b_only)
+    response = client.get(QUEUE)
+    assert response.status_code == 200
+    assert numbers(response) == [b.number]
+    assert a.number not in response.content.decode()
+    client.force_login(world.l1)
+    assert set(numbers(client.get(QUEUE))) == {a.number, b.number}
+
+
+def test_customers_and_strangers_are_kept_out(client: Client, world: World) -> None:
+    assert client.get(QUEUE).status_code == 302
+    client.force_login(world.customer_a)
+    assert client.get(QUEUE).status_code == 404
+
+
+def test_tabs_count_open_tickets(client: Client, world: World) -> None:
+    mine = world.ticket()
+    services.assign_ticket(mine, assignee=world.l1, actor=world.l1)
+    world.ticket(requester=world.customer_b)
+    done = world.ticket()
+    services.transition_ticket(done, to_status=Status.CANCELLED, actor=world.l1)
+    escalated = world.ticket()
+    services.escalate_ticket(escalated, to_line=world.lines["L2"], actor=world.l1, reason="needs L2")
+    client.force_login(world.l1)
+    response = client.get(QUEUE)
+    counts = {t["key"]: t["count"] for t in response.context["tabs"]}
+    # l1 sees L1 tickets of both orgs: mine, the org_b one, the cancelled one (not counted).
+    assert counts == {"mine": 1, "team": 1, "line": 2, "unassigned": 1, "all": 2}
+    assert numbers(client.get(QUEUE, {"tab": "mine"})) == [mine.number]
+    client.force_login(world.l2)
+    response = client.get(QUEUE, {"tab": "line"})
+    assert numbers(response) == [escalated.number]
+
+
+def test_filters_sorting_and_paging(client: Client, world: World) -> None:
+    urgent = world.ticket(subject="Server down", impact=Impact.HIGH, urgency=Urgency.HIGH)
+    phone = world.ticket(subject="Phone call", channel=Channel.PHONE)
+    other = world.ticket(requester=world.customer_b, subject="Beta mail")
+    client.force_login(world.l1)
+    assert numbers(client.get(QUEUE))[0] == urgent.number  # priority first
+    assert numbers(client.get(QUEUE, {"sort": "-created"}))[0] == other.number
+    assert numbers(client.get(QUEUE, {"sort": "created"}))[0] == urgent.number
+    assert numbers(client.get(QUEUE, {"organisation": world.org_b.pk})) == [other.number]
+    assert numbers(client.get(QUEUE, {"channel": "phone"})) == [phone.number]
+    assert numbers(client.get(QUEUE, {"q": "server"})) == [urgent.number]
+    assert numbers(client.get(QUEUE, {"priority": 1})) == [urgent.number]
+
+
+def test_keyset_pagination(client: Client, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierdesk.workspace import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    made = [world.ticket() for _ in range(5)]
+    client.force_login(world.l1)
+    seen: list[str] = []
+    url = QUEUE + "?sort=created"
+    for _ in range(5):
+        response = client.get(url)
+        seen += numbers(response)
+        if not response.context["page"].next_cursor:
+            break
+        url = QUEUE + "?" + response.context["next_query"]
+    assert seen == [t.number for t in made]
+    assert client.get(QUEUE, {"cursor": "garbage"}).status_code == 200
+
+
+def test_htmx_poll_returns_rows_only(client: Client, world: World) -> None:
+    t = world.ticket()
+    client.force_login(world.l1)
+    response = client.get(QUEUE, headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert t.number in body and "<html" not in body and "<tr" in body
+
+
+def test_queue_query_count_is_bounded(
+    client: Client, world: World, django_assert_max_num_queries: Any
+) -> None:
+    client.force_login(world.l1)
+    first = world.ticket(category=world.category)
+    services.assign_ticket(first, assignee=world.l1, actor=world.l1)
+    with django_assert_max_num_queries(16) as few:
+        client.get(QUEUE)
+    for requester in [world.customer_a, world.customer_b, world.customer_a2] * 3:
+        t = world.ticket(requester=requester, category=world.category)
+        services.assign_ticket(t, assignee=world.l1, actor=world.l1)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(QUEUE)
+    assert len(response.context["page"].items) == 10
+
+
+def test_saved_views(client: Client, world: World) -> None:
+    client.force_login(world.l1)
+    response = client.post(
+        reverse("workspace:save_view"), {"name": "Phone", "query": "channel=phone&tab=all"}
+    )
+    assert response.status_code == 302
+    view = SavedView.objects.get(user=world.l1)
+    assert view.query == "channel=phone&tab=all"
+    assert "Phone" in client.get(QUEUE).content.decode()
+    client.force_login(world.l2)
+    assert client.post(reverse("workspace:delete_view", args=[view.pk])).status_code == 404
+    client.force_login(world.l1)
+    client.post(reverse("workspace:delete_view", args=[view.pk]))
+    assert not SavedView.objects.exists()
+
+
+def test_bulk_assign_audits_each_ticket_and_reports_failures(client: Client, world: World) -> None:
+    first, second = world.ticket(), world.ticket()
+    closed = world.ticket()
+    services.transition_ticket(closed, to_status=Status.CANCELLED, actor=world.l1)
+    invisible = world.ticket(requester=world.customer_a)
+    before = AuditEvent.objects.filter(event_type="ticket.assigned").count()
+    client.force_login(world.l1)
+    response = client.post(
+        reverse("workspace:bulk"),
+        {"tickets": [first.pk, second.pk, closed.pk], "action": "take", "next": QUEUE},
+        follow=True,
+    )
+    assert AuditEvent.objects.filter(event_type="ticket.assigned").count() == before + 2
+    assert Ticket.objects.filter(assignee=world.l1).count() == 2
+    texts = [str(m) for m in response.context["messages"]]
+    assert any(closed.number in text for text in texts)
+    client.force_login(world.l1_b_only)
+    response = client.post(
+        reverse("workspace:bulk"), {"tickets": [invisible.pk], "action": "take"}, follow=True
+    )
+    assert any("not found" in str(m) for m in response.context["messages"])
+    invisible.refresh_from_db()
+    assert invisible.assignee_id is None
+
+
+def test_bulk_escalate_needs_reason(client: Client, world: World) -> None:
+    t = world.ticket()
+    client.force_login(world.l1)
+    client.post(
+        reverse("workspace:bulk"), {"tickets": [t.pk], "action": "escalate", "line": world.lines["L2"].pk}
+    )
+    t.refresh_from_db()
+    assert t.current_line.code == "L1"
+    client.post(
+        reverse("workspace:bulk"),
+        {"tickets": [t.pk], "action": "escalate", "line": world.lines["L2"].pk, "reason": "network"},
+    )
+    t.refresh_from_db()
+    assert t.current_line.code == "L2"
