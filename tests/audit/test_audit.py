@@ -26,6 +26,7 @@ from tierdesk.orgs.services import create_organisation, save_site, update_organi
 from tierdesk.tickets import selectors, services
 from tierdesk.tickets.choices import Status
 from tierdesk.tickets.models import Category, Escalation, SupportLine, Ticket
+from tierdesk.tickets.services import lifecycle
 
 
 def _only(since: int, *expected: str) -> list[AuditEvent]:
@@ -232,7 +233,7 @@ def test_failure_after_the_audit_event_rolls_back_change_and_event(world: World,
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_event_entry", explode)  # runs after record_event()
+    monkeypatch.setattr(lifecycle, "_event_entry", explode)  # runs after record_event()
     count = AuditEvent.objects.count()
     with pytest.raises(RuntimeError):
         services.escalate_ticket(ticket, to_line=world.lines["L2"], actor=world.l1, reason="Up")
@@ -275,7 +276,7 @@ def test_committed_change_and_event_go_together(monkeypatch: Any) -> None:
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_save", explode)  # the very last step, after the event
+    monkeypatch.setattr(lifecycle, "_save", explode)  # the very last step, after the event
     with pytest.raises(RuntimeError):
         services.deescalate_ticket(ticket, to_line=world.lines["L1"], actor=world.l2, reason="Down")
     assert AuditEvent.objects.count() == count + 1
