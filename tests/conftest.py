@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import World, build_world
+from tierdesk.tickets.selectors import forget_desk_config
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +19,15 @@ def _test_settings(settings: Any, tmp_path: Path) -> None:
     deliberate in production and pointless in tests that create a dozen users each)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_desk_config() -> Iterator[None]:
+    """Each test's database starts from the migrations' lines and matrix (or its own); a
+    process-wide snapshot from the previous test's rolled-back rows must not leak into it."""
+    forget_desk_config()
+    yield
+    forget_desk_config()
 
 
 @pytest.fixture

@@ -2,22 +2,103 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from tierdesk.audit.models import AuditEvent
 from tierdesk.audit.selectors import events_for
 from tierdesk.common.pagination import Page, keyset_page
-from tierdesk.tickets.choices import EntryKind
-from tierdesk.tickets.models import Attachment, Team, Ticket, TicketEntry, parse_ticket_number
+from tierdesk.tickets.choices import DEFAULT_PRIORITY_MATRIX, EntryKind
+from tierdesk.tickets.models import (
+    Attachment,
+    PriorityMatrixEntry,
+    SupportLine,
+    Team,
+    Ticket,
+    TicketEntry,
+    parse_ticket_number,
+)
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
 
 _SCOPE_ATTR = "_tierdesk_agent_scope"
+
+
+# --- Desk configuration, cached per process ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """The support lines and the priority matrix as one immutable snapshot.
+
+    Every ticket creation needs the intake line and a matrix cell, and every queue page the
+    lines; they change a few times a year. Reading them from the database cost two queries
+    (~1.5 ms) per creation. The snapshot is shared by the threads of a process: treat its
+    ``SupportLine`` objects as read-only.
+    """
+
+    lines: tuple[SupportLine, ...]
+    matrix: Mapping[tuple[int, int], int]
+
+    @property
+    def active_lines(self) -> list[SupportLine]:
+        """Active lines, lowest level first."""
+        return [line for line in self.lines if line.is_active]
+
+    def priority(self, impact: int, urgency: int) -> int:
+        """The admins' cell, or the ITIL default for a cell they have deleted."""
+        return self.matrix.get((impact, urgency), DEFAULT_PRIORITY_MATRIX[(impact, urgency)])
+
+
+# How long another process may keep using a snapshot after an administrator changed the
+# configuration. The process that made the change drops its snapshot at once (forget_desk_config
+# runs on save/delete and on commit); the others see the change within this many seconds.
+DESK_CONFIG_TTL_SECONDS = 5.0
+_desk_config: tuple[float, DeskConfig] | None = None
+
+
+def desk_config() -> DeskConfig:
+    """The current desk configuration snapshot (read at most every few seconds per process)."""
+    global _desk_config
+    cached = _desk_config
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < DESK_CONFIG_TTL_SECONDS:
+        return cached[1]
+    config = DeskConfig(
+        lines=tuple(SupportLine.objects.order_by("level")),
+        matrix={
+            (impact, urgency): priority
+            for impact, urgency, priority in PriorityMatrixEntry.objects.values_list(
+                "impact", "urgency", "priority"
+            )
+        },
+    )
+    # Read inside the transaction that changes the configuration, the snapshot holds its
+    # uncommitted rows: the commit drops it (forget_desk_config), a rollback leaves it for at
+    # most the TTL.
+    _desk_config = (now, config)
+    return config
+
+
+def forget_desk_config(**_kwargs: Any) -> None:
+    """Drop this process's snapshot now and again when the current transaction commits, so a
+    change is seen by the next request here, and never hidden by a snapshot taken before it."""
+    global _desk_config
+    _desk_config = None
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_drop_desk_config)
+
+
+def _drop_desk_config() -> None:
+    global _desk_config
+    _desk_config = None
 
 
 @dataclass(frozen=True)

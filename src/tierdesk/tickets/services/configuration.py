@@ -11,9 +11,6 @@ from django.utils.translation import gettext as _
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import diff, record_event
 from tierdesk.common.errors import DomainError, NotPermitted
-from tierdesk.tickets.choices import (
-    DEFAULT_PRIORITY_MATRIX,
-)
 from tierdesk.tickets.models import (
     Category,
     DeskSettings,
@@ -21,6 +18,7 @@ from tierdesk.tickets.models import (
     SupportLine,
     Team,
 )
+from tierdesk.tickets.selectors import desk_config
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
@@ -29,18 +27,13 @@ if TYPE_CHECKING:
 
 def priority_for(impact: int, urgency: int) -> int:
     """Priority from the admins' matrix (the ITIL default for a cell they have deleted)."""
-    row = PriorityMatrixEntry.objects.filter(impact=impact, urgency=urgency).values_list(
-        "priority", flat=True
-    )
-    for priority in row:
-        return priority
-    return DEFAULT_PRIORITY_MATRIX[(impact, urgency)]
+    return desk_config().priority(impact, urgency)
 
 
 def intake_line() -> SupportLine:
     """Where new tickets land unless told otherwise: the first active line from L1 up (L0 is the
     dispatcher who registers and routes), or the lowest active line if there is no L1+."""
-    lines = list(SupportLine.objects.filter(is_active=True).order_by("level"))
+    lines = desk_config().active_lines
     if not lines:
         raise DomainError(_("No support line is configured; an administrator must create one."))
     return next((line for line in lines if line.level >= 1), lines[0])

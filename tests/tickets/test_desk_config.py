@@ -1,0 +1,89 @@
+"""The per-process snapshot of support lines and the priority matrix (tickets.selectors.desk_config).
+
+Creation reads the intake line and a matrix cell from it instead of the database; these tests
+pin down when a change becomes visible: at once in the process that made it, within the TTL in
+the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from tests.factories import World, build_world
+from tierdesk.tickets import selectors, services
+from tierdesk.tickets.choices import Impact, Priority, Urgency
+from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine
+
+pytestmark = pytest.mark.django_db
+
+LOW = {"impact": Impact.LOW, "urgency": Urgency.LOW}
+
+
+def test_snapshot_is_read_once_then_served_without_queries(
+    world: World, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(2):  # the lines and the matrix
+        first = selectors.desk_config()
+    with django_assert_num_queries(0):
+        again = selectors.desk_config()
+    assert again is first
+    assert [line.code for line in first.active_lines] == ["L0", "L1", "L2", "L3", "L4"]
+    assert first.priority(Impact.LOW, Urgency.LOW) == Priority.PLANNING
+
+
+def test_another_process_change_is_seen_after_the_ttl(world: World, monkeypatch: Any) -> None:
+    assert world.ticket(**LOW).priority == Priority.PLANNING  # snapshot taken
+    # An UPDATE sends no signal: exactly what this process sees when another one (a second
+    # server process, the worker) changes the matrix.
+    PriorityMatrixEntry.objects.filter(**LOW).update(priority=Priority.CRITICAL)
+    assert world.ticket(**LOW).priority == Priority.PLANNING  # still the snapshot
+
+    clock = selectors.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock)
+    assert world.ticket(**LOW).priority == Priority.CRITICAL
+
+
+def test_an_administrators_change_is_seen_at_once_in_this_process(world: World) -> None:
+    assert world.ticket(**LOW).priority == Priority.PLANNING
+    cell = PriorityMatrixEntry.objects.get(**LOW)
+    cell.priority = Priority.HIGH
+    services.save_desk_configuration(cell, actor=world.admin)
+    assert world.ticket(**LOW).priority == Priority.HIGH
+
+
+def test_a_deactivated_intake_line_sends_new_tickets_to_the_next_line(world: World) -> None:
+    assert world.ticket().current_line.code == "L1"
+    line = SupportLine.objects.get(code="L1")
+    line.is_active = False
+    services.save_desk_configuration(line, actor=world.admin)
+    assert world.ticket().current_line.code == "L2"
+
+
+def test_a_deleted_cell_falls_back_at_once(world: World) -> None:
+    assert world.ticket(impact=Impact.HIGH, urgency=Urgency.HIGH).priority == Priority.CRITICAL
+    cell = PriorityMatrixEntry.objects.get(impact=Impact.HIGH, urgency=Urgency.HIGH)
+    cell.priority = Priority.LOW
+    cell.save()
+    assert world.ticket(impact=Impact.HIGH, urgency=Urgency.HIGH).priority == Priority.LOW
+    PriorityMatrixEntry.objects.filter(pk=cell.pk).delete()
+    assert world.ticket(impact=Impact.HIGH, urgency=Urgency.HIGH).priority == Priority.CRITICAL
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_snapshot_taken_inside_the_changing_transaction_is_dropped_on_commit(
+    django_assert_num_queries: Any,
+) -> None:
+    """Other threads must not keep a snapshot read before the commit; the commit drops it."""
+    world = build_world()
+    with transaction.atomic():
+        cell = PriorityMatrixEntry.objects.get(**LOW)
+        cell.priority = Priority.MEDIUM
+        services.save_desk_configuration(cell, actor=world.admin)
+        assert selectors.desk_config().priority(Impact.LOW, Urgency.LOW) == Priority.MEDIUM
+        with django_assert_num_queries(0):
+            selectors.desk_config()  # cached inside the transaction
+    with django_assert_num_queries(2):
+        assert selectors.desk_config().priority(Impact.LOW, Urgency.LOW) == Priority.MEDIUM
