@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import World, build_world
-from tierdesk.tickets.selectors import forget_desk_config
+from tierdesk.tickets.selectors import forget_agent_scopes, forget_desk_config
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +24,13 @@ def _test_settings(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_desk_config() -> Iterator[None]:
     """Each test's database starts from the migrations' lines and matrix (or its own); a
-    process-wide snapshot from the previous test's rolled-back rows must not leak into it."""
+    process-wide snapshot (desk configuration, agent scopes keyed by user id) from the previous
+    test's rolled-back rows must not leak into it."""
     forget_desk_config()
+    forget_agent_scopes()
     yield
     forget_desk_config()
+    forget_agent_scopes()
 
 
 @pytest.fixture

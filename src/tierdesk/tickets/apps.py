@@ -10,15 +10,22 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        # Any write of a line or a matrix cell (services, admin, tests, data fixes in a shell)
-        # drops this process's cached desk configuration. Other processes follow within
+        # Any write of a line, a team, a team's members or organisations, or a matrix cell
+        # (services, admin, tests, data fixes in a shell) drops this process's cached desk
+        # configuration and agent scopes; other processes follow within
         # selectors.DESK_CONFIG_TTL_SECONDS. This is cache upkeep, not audit: audit is explicit
         # in the services.
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine
-        from tierdesk.tickets.selectors import forget_desk_config
+        from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine, Team
+        from tierdesk.tickets.selectors import forget_agent_scopes, forget_desk_config
 
         for model in (SupportLine, PriorityMatrixEntry):
             for signal in (post_save, post_delete):
                 signal.connect(forget_desk_config, sender=model, dispatch_uid=f"desk-config-{model.__name__}")
+        for model in (SupportLine, Team):
+            for signal in (post_save, post_delete):
+                signal.connect(forget_agent_scopes, sender=model, dispatch_uid=f"scopes-{model.__name__}")
+        for through in (Team.members.through, Team.organisations.through):
+            uid = f"scopes-{through.__name__}"
+            m2m_changed.connect(forget_agent_scopes, sender=through, dispatch_uid=uid)

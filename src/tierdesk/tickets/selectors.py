@@ -139,12 +139,36 @@ class AgentScope:
         ]
 
 
+# Agent scopes per user id, shared by the threads of a process: (taken at, scope). Every
+# request an agent makes needs his scope (what he may see, which tickets he may act on); it
+# is one query over teams, lines and organisations, ~1 ms. Team and line changes are rare and
+# drop the whole map here at once (apps.py connects forget_agent_scopes to their signals);
+# other processes follow within DESK_CONFIG_TTL_SECONDS. Deactivating a user or revoking his
+# token takes effect at once everywhere: those are checked on every request.
+_agent_scopes: dict[int, tuple[float, AgentScope]] = {}
+_AGENT_SCOPES_MAX = 10_000
+
+
 def agent_scope(user: User) -> AgentScope:
-    """The agent's teams, lines and organisations; computed once per user object (one query:
-    every active team of his on an active line, once per organisation it serves)."""
+    """The agent's teams, lines and organisations (one query: every active team of his on an
+    active line, once per organisation it serves), kept per process for a few seconds."""
     cached: AgentScope | None = getattr(user, _SCOPE_ATTR, None)
     if cached is not None:
         return cached
+    now = time.monotonic()
+    entry = _agent_scopes.get(user.pk)
+    if entry is not None and now - entry[0] < DESK_CONFIG_TTL_SECONDS:
+        setattr(user, _SCOPE_ATTR, entry[1])
+        return entry[1]
+    scope = _read_agent_scope(user)
+    if len(_agent_scopes) >= _AGENT_SCOPES_MAX:
+        _agent_scopes.clear()
+    _agent_scopes[user.pk] = (now, scope)
+    setattr(user, _SCOPE_ATTR, scope)
+    return scope
+
+
+def _read_agent_scope(user: User) -> AgentScope:
     teams_by_id: dict[int, tuple[int, bool, bool]] = {}
     orgs_by_team: dict[int, set[int]] = {}
     for team_id, line_id, may_contact, serves_all, org_id in Team.objects.filter(
@@ -164,20 +188,20 @@ def agent_scope(user: User) -> AgentScope:
         )
         for team_id, (line_id, may_contact, serves_all) in sorted(teams_by_id.items())
     )
-    scope = AgentScope(
+    return AgentScope(
         teams=teams,
         line_ids=frozenset(t.line_id for t in teams),
         organisation_ids=frozenset().union(*(t.organisation_ids for t in teams)) if teams else frozenset(),
         all_organisations=any(t.serves_all_organisations for t in teams),
     )
-    setattr(user, _SCOPE_ATTR, scope)
-    return scope
 
 
-def forget_agent_scope(user: User) -> None:
-    """Drop the cached scope (after team membership changes)."""
-    if hasattr(user, _SCOPE_ATTR):
-        delattr(user, _SCOPE_ATTR)
+def forget_agent_scopes(**_kwargs: Any) -> None:
+    """Drop every cached scope in this process, now and when the current transaction commits
+    (a scope read inside it, before the commit, must not outlive it)."""
+    _agent_scopes.clear()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_agent_scopes.clear)
 
 
 # --- Lists ----------------------------------------------------------------------------------

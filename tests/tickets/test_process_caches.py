@@ -1,8 +1,9 @@
-"""The per-process snapshot of support lines and the priority matrix (tickets.selectors.desk_config).
+"""The per-process snapshots in tickets.selectors: the desk configuration (support lines and the
+priority matrix, ``desk_config``) and the agents' scopes (``agent_scope``).
 
-Creation reads the intake line and a matrix cell from it instead of the database; these tests
-pin down when a change becomes visible: at once in the process that made it, within the TTL in
-the others.
+Creation reads the intake line and a matrix cell from them instead of the database, and every
+agent request his scope; these tests pin down when a change becomes visible: at once in the
+process that made it, within the TTL in the others.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 from django.db import transaction
 
 from tests.factories import World, build_world
+from tierdesk.accounts.models import User
 from tierdesk.tickets import selectors, services
 from tierdesk.tickets.choices import Impact, Priority, Urgency
-from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine
+from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine, Team, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +89,54 @@ def test_a_snapshot_taken_inside_the_changing_transaction_is_dropped_on_commit(
             selectors.desk_config()  # cached inside the transaction
     with django_assert_num_queries(2):
         assert selectors.desk_config().priority(Impact.LOW, Urgency.LOW) == Priority.MEDIUM
+
+
+# --- Agent scopes ----------------------------------------------------------------------------
+
+
+def fresh_user(user: User) -> User:
+    """The same person as a new object, as the next request's authentication would load him."""
+    return User.objects.get(pk=user.pk)
+
+
+def test_an_agents_scope_is_read_once_per_process(world: World, django_assert_num_queries: Any) -> None:
+    selectors.agent_scope(fresh_user(world.l1))
+    next_request = fresh_user(world.l1)
+    with django_assert_num_queries(0):
+        scope = selectors.agent_scope(next_request)
+    assert scope.organisation_ids == {world.org_a.pk, world.org_b.pk}
+
+
+def test_removal_from_a_team_takes_effect_at_once_in_this_process(world: World) -> None:
+    ticket = world.ticket()
+    assert Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+    services.set_team_members(world.teams["L1"], members=[], actor=world.admin)
+    assert not Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+
+
+def test_a_team_dropping_an_organisation_takes_effect_at_once(world: World) -> None:
+    ticket = world.ticket()  # org_a
+    services.set_team_organisations(world.teams["L1"], organisations=[world.org_b], actor=world.admin)
+    assert not Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+
+
+def test_another_processs_team_change_is_seen_after_the_ttl(world: World, monkeypatch: Any) -> None:
+    ticket = world.ticket()
+    assert Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+    Team.objects.filter(pk=world.teams["L1"].pk).update(is_active=False)  # no signal: "elsewhere"
+    assert Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+
+    clock = selectors.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock)
+    assert not Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
+
+
+def test_a_deactivated_agent_is_refused_at_once_despite_a_cached_scope(world: World, api: Any) -> None:
+    """Scopes are cached; the person and his token are not: they are read on every request."""
+    from tierdesk.accounts.services import update_user
+
+    ticket = world.ticket()
+    client = api(world.l1)
+    assert client.get(f"tickets/{ticket.pk}").status_code == 200
+    update_user(fresh_user(world.l1), actor=world.admin, changes={"is_active": False})
+    assert client.get(f"tickets/{ticket.pk}").status_code == 401
