@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -132,6 +133,11 @@ def test_saved_views(client: Client, world: World) -> None:
     assert not SavedView.objects.exists()
 
 
+def bulk_data(*rows: Ticket, **fields: Any) -> dict[str, Any]:
+    """What the queue posts: the checked ids and, per row, the version it showed."""
+    return {"tickets": [t.pk for t in rows], **{f"version-{t.pk}": t.version for t in rows}, **fields}
+
+
 def test_bulk_assign_audits_each_ticket_and_reports_failures(client: Client, world: World) -> None:
     first, second = world.ticket(), world.ticket()
     closed = world.ticket()
@@ -139,19 +145,16 @@ def test_bulk_assign_audits_each_ticket_and_reports_failures(client: Client, wor
     invisible = world.ticket(requester=world.customer_a)
     before = AuditEvent.objects.filter(event_type="ticket.assigned").count()
     client.force_login(world.l1)
+    closed.refresh_from_db()
     response = client.post(
-        reverse("workspace:bulk"),
-        {"tickets": [first.pk, second.pk, closed.pk], "action": "take", "next": QUEUE},
-        follow=True,
+        reverse("workspace:bulk"), bulk_data(first, second, closed, action="take", next=QUEUE), follow=True
     )
     assert AuditEvent.objects.filter(event_type="ticket.assigned").count() == before + 2
     assert Ticket.objects.filter(assignee=world.l1).count() == 2
     texts = [str(m) for m in response.context["messages"]]
     assert any(closed.number in text for text in texts)
     client.force_login(world.l1_b_only)
-    response = client.post(
-        reverse("workspace:bulk"), {"tickets": [invisible.pk], "action": "take"}, follow=True
-    )
+    response = client.post(reverse("workspace:bulk"), bulk_data(invisible, action="take"), follow=True)
     assert any("not found" in str(m) for m in response.context["messages"])
     invisible.refresh_from_db()
     assert invisible.assignee_id is None
@@ -160,14 +163,84 @@ def test_bulk_assign_audits_each_ticket_and_reports_failures(client: Client, wor
 def test_bulk_escalate_needs_reason(client: Client, world: World) -> None:
     t = world.ticket()
     client.force_login(world.l1)
-    client.post(
-        reverse("workspace:bulk"), {"tickets": [t.pk], "action": "escalate", "line": world.lines["L2"].pk}
-    )
+    client.post(reverse("workspace:bulk"), bulk_data(t, action="escalate", line=world.lines["L2"].pk))
     t.refresh_from_db()
     assert t.current_line.code == "L1"
     client.post(
         reverse("workspace:bulk"),
-        {"tickets": [t.pk], "action": "escalate", "line": world.lines["L2"].pk, "reason": "network"},
+        bulk_data(t, action="escalate", line=world.lines["L2"].pk, reason="network"),
     )
     t.refresh_from_db()
     assert t.current_line.code == "L2"
+
+
+def test_bulk_skips_tickets_changed_since_the_queue_was_shown(client: Client, world: World) -> None:
+    fresh, changed, also_changed = world.ticket(), world.ticket(), world.ticket()
+    client.force_login(world.l1)
+    shown = {t.pk: t.version for t in client.get(QUEUE).context["page"].items}
+    assert f'name="version-{changed.pk}" value="{changed.version}"' in client.get(QUEUE).content.decode()
+    # Meanwhile a colleague works on two of them.
+    services.assign_ticket(changed, assignee=world.admin, actor=world.admin)
+    services.add_internal_note(also_changed, actor=world.admin, body="on it")
+    response = client.post(
+        reverse("workspace:bulk"),
+        {
+            "tickets": [fresh.pk, changed.pk, also_changed.pk],
+            **{f"version-{pk}": version for pk, version in shown.items()},
+            "action": "take",
+            "next": QUEUE,
+        },
+        follow=True,
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert "1 ticket changed." in texts
+    assert any(
+        changed.number in text and also_changed.number in text and "changed by someone else" in text
+        for text in texts
+    )
+    fresh.refresh_from_db()
+    changed.refresh_from_db()
+    also_changed.refresh_from_db()
+    assert fresh.assignee_id == world.l1.pk
+    assert changed.assignee_id == world.admin.pk and also_changed.assignee_id is None
+    assert AuditEvent.objects.filter(event_type="ticket.assigned", actor=world.l1).count() == 1
+
+
+def test_bulk_without_versions_changes_nothing(client: Client, world: World) -> None:
+    t = world.ticket()
+    client.force_login(world.l1)
+    response = client.post(reverse("workspace:bulk"), {"tickets": [t.pk], "action": "take"}, follow=True)
+    assert any("reload it" in str(m) for m in response.context["messages"])
+    t.refresh_from_db()
+    assert t.assignee_id is None
+
+
+def new_rows(html: str) -> list[str]:
+    return re.findall(r'<tr class="new" data-ticket="([^"]+)"', html)
+
+
+def test_poll_marks_rows_that_are_new_since_the_previous_render(client: Client, world: World) -> None:
+    old = world.ticket()
+    moved_in = world.ticket()
+    services.escalate_ticket(moved_in, to_line=world.lines["L2"], actor=world.l1, reason="up")
+    client.force_login(world.l1)
+    response = client.get(QUEUE, {"tab": "line"})
+    html = response.content.decode()
+    assert new_rows(html) == []  # a first render has nothing to compare with
+    poll = re.search(r'<tbody id="queue-rows" hx-get="([^"]+)"', html)
+    assert poll is not None
+    poll_url = poll.group(1).replace("&amp;", "&")
+    assert f"seen={old.pk}" in poll_url and "tab=line" in poll_url
+    # A new ticket arrives and one comes back down to L1 (new to this queue, although older).
+    created = world.ticket(requester=world.customer_b)
+    services.deescalate_ticket(moved_in, to_line=world.lines["L1"], actor=world.admin, reason="back")
+    response = client.get(poll_url, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "<html" not in html
+    assert sorted(new_rows(html)) == sorted([created.number, moved_in.number])
+    assert f'data-ticket="{old.number}"' in html
+    # The refreshed rows carry their own seen-set: the next poll marks nothing.
+    poll = re.search(r'hx-get="([^"]+)"', html)
+    assert poll is not None
+    html = client.get(poll.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"}).content.decode()
+    assert new_rows(html) == [] and created.number in html

@@ -88,6 +88,16 @@ class BulkForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        # Each row of the queue posts the version of its ticket as it was shown ("version-<id>"),
+        # so a ticket someone changed after the queue was rendered is skipped, not overwritten.
+        versions: dict[int, int] = {}
+        for pk in data.get("tickets") or []:
+            raw = str(self.data.get(f"version-{pk}", ""))
+            if raw.isascii() and raw.isdigit() and len(raw) <= 10:
+                versions[pk] = int(raw)
+        if len(versions) != len(data.get("tickets") or []):
+            self.add_error("tickets", _("The queue was not sent completely; reload it and try again."))
+        data["versions"] = versions
         action = data.get("action")
         if action == "assign" and not data.get("assignee"):
             self.add_error("assignee", _("Choose whom to assign the tickets to."))
@@ -165,6 +175,28 @@ class LineMoveForm(VersionedForm):
     reason = forms.CharField(
         label=_("Reason"), max_length=REASON_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class TicketEditForm(VersionedForm):
+    """The ticket's descriptive fields an agent may correct; priority follows impact and urgency."""
+
+    FIELDS = ("subject", "type", "category", "impact", "urgency")
+    subject = forms.CharField(label=_("Subject"), max_length=SUBJECT_MAX_CHARS)
+    type = forms.ChoiceField(label=_("Type"), choices=TicketType.choices)
+    category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
+    impact = forms.TypedChoiceField(label=_("Impact"), choices=Impact.choices, coerce=int)
+    urgency = forms.TypedChoiceField(label=_("Urgency"), choices=Urgency.choices, coerce=int)
+
+    def __init__(self, *args: Any, categories: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if categories is not None:
+            self.fields["category"].queryset = categories  # type: ignore[attr-defined]
+
+
+class UnlinkForm(VersionedForm):
+    """Remove the relation to one of the ticket's related tickets (a button next to it)."""
+
+    number = forms.CharField(max_length=30, widget=forms.HiddenInput)
 
 
 class TicketRefForm(VersionedForm):

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
 from tierdesk.tickets.choices import OPEN_STATUSES
-from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.models import Category, Ticket, TicketLink, parse_ticket_number
 from tierdesk.tickets.selectors import TicketFilters, agent_scope
 from tierdesk.workspace.models import CannedAnswer, SavedView
 
@@ -132,6 +132,37 @@ def get_person(user: User, pk: int) -> User:
     if person is None:
         raise Http404
     return person
+
+
+# --- One ticket -----------------------------------------------------------------------------
+
+
+def related_ticket_ids(ticket: Ticket) -> list[int]:
+    """Ids of the tickets linked to ``ticket`` (links are stored once, lower id as source)."""
+    links = TicketLink.objects.filter(Q(source=ticket) | Q(target=ticket))
+    return sorted({pk for pair in links.values_list("source_id", "target_id") for pk in pair} - {ticket.pk})
+
+
+def linked_ticket(ticket: Ticket, number: str) -> Ticket | None:
+    """The ticket ``number`` if it is linked to ``ticket``, else None.
+
+    Not narrowed to what the reader may see: the ticket page already names every related
+    ticket, and removing a relation from one's own ticket must work even after the other one
+    moved to a line the reader does not serve (the service checks he may act on ``ticket``).
+    """
+    pk = parse_ticket_number(number)
+    if pk is None or pk not in related_ticket_ids(ticket):
+        return None
+    return Ticket.objects.filter(pk=pk).first()
+
+
+def edit_categories(ticket: Ticket) -> QuerySet[Category]:
+    """Categories a ticket can be filed under: the active ones, plus its current one even if
+    retired (so saving other fields does not silently clear it)."""
+    condition = Q(is_active=True)
+    if ticket.category_id is not None:
+        condition |= Q(pk=ticket.category_id)
+    return Category.objects.filter(condition).select_related("parent")
 
 
 # --- Canned answers ---------------------------------------------------------------------------

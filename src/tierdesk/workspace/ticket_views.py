@@ -12,30 +12,29 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from tierdesk.accounts.models import User
-from tierdesk.audit.choices import EventType
 from tierdesk.common.errors import Conflict, DomainError
 from tierdesk.tickets import selectors as tickets
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tickets.choices import TRANSITIONS, EntryKind, Status
-from tierdesk.tickets.models import SupportLine, Ticket, TicketLink, parse_ticket_number
-from tierdesk.workspace import selectors, services
+from tierdesk.tickets.models import SupportLine, Ticket, parse_ticket_number
+from tierdesk.workspace import history, selectors, services
 from tierdesk.workspace.access import staff, staff_required
 from tierdesk.workspace.forms import (
     AssignForm,
     LineMoveForm,
     ReplyForm,
+    TicketEditForm,
     TicketRefForm,
     TransitionForm,
+    UnlinkForm,
     VersionedForm,
 )
-
-EVENT_LABELS: dict[str, Any] = dict(EventType.choices)  # lazy labels: translated when shown
 
 Action = Callable[[Ticket, User, dict[str, Any]], str]
 
@@ -101,6 +100,34 @@ def _link(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
     return _("The tickets are now linked.")
 
 
+def _unlink(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
+    other = selectors.linked_ticket(ticket, data["number"])
+    if other is None:
+        raise DomainError(
+            _("%(number)s is not related to this ticket.") % {"number": data["number"]}, field="number"
+        )
+    ticket_services.unlink_tickets(ticket, other=other, actor=user)
+    return _("%(number)s is no longer related to this ticket.") % {"number": other.number}
+
+
+def _edit(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
+    # Only what the agent actually changed is sent, so an edit never rewrites (and audits)
+    # fields he left alone.
+    current = {name: getattr(ticket, name) for name in TicketEditForm.FIELDS if name != "category"}
+    current["category"] = ticket.category_id
+    changes = {
+        name: data[name]
+        for name in TicketEditForm.FIELDS
+        if getattr(data[name], "pk", data[name]) != current[name]
+    }
+    if not changes:
+        return _("Nothing was changed.")
+    ticket_services.update_ticket(
+        ticket, actor=user, changes=changes, expected_version=data["expected_version"]
+    )
+    return _("The ticket was updated.")
+
+
 ACTIONS: dict[str, tuple[type[VersionedForm], Action]] = {
     "reply": (ReplyForm, _reply),
     "take": (VersionedForm, _take),
@@ -110,7 +137,18 @@ ACTIONS: dict[str, tuple[type[VersionedForm], Action]] = {
     "deescalate": (LineMoveForm, _deescalate),
     "merge": (TicketRefForm, _merge),
     "link": (TicketRefForm, _link),
+    "unlink": (UnlinkForm, _unlink),
+    "edit": (TicketEditForm, _edit),
 }
+
+
+def _form_kwargs(form_class: type[VersionedForm], ticket: Ticket) -> dict[str, Any]:
+    """What a form needs besides the posted data: the choices that depend on the ticket."""
+    if form_class is AssignForm:
+        return {"agents": selectors.assignable_agents()}
+    if form_class is TicketEditForm:
+        return {"categories": selectors.edit_categories(ticket)}
+    return {}
 
 
 def _forms(ticket: Ticket, user: User, bound: dict[str, forms.Form] | None = None) -> dict[str, Any]:
@@ -130,6 +168,18 @@ def _forms(ticket: Ticket, user: User, bound: dict[str, forms.Form] | None = Non
         "deescalate": LineMoveForm(initial=initial, auto_id="deescalate_%s"),
         "merge": TicketRefForm(initial=initial, auto_id="merge_%s"),
         "link": TicketRefForm(initial=initial, auto_id="link_%s"),
+        "edit": TicketEditForm(
+            initial={
+                **initial,
+                "subject": ticket.subject,
+                "type": ticket.type,
+                "category": ticket.category_id,
+                "impact": ticket.impact,
+                "urgency": ticket.urgency,
+            },
+            categories=selectors.edit_categories(ticket),
+            auto_id="edit_%s",
+        ),
     }
     built |= bound or {}
     # Offer only what the tables allow: next statuses, lines above / below the current one.
@@ -158,28 +208,27 @@ def _render_ticket(
     status: int = 200,
 ) -> HttpResponse:
     user = staff(request)
-    may_reply = _may_reply(ticket, user)
-    links = TicketLink.objects.filter(source=ticket) | TicketLink.objects.filter(target=ticket)
-    related_ids = sorted(
-        {pk for link in links.values_list("source_id", "target_id") for pk in link} - {ticket.pk}
-    )
-    entries = tickets.conversation(ticket, user)
-    for entry in entries:
-        entry.event_label = EVENT_LABELS.get(entry.event, entry.event)  # type: ignore[attr-defined]
+    tab = "history" if request.GET.get("tab") == "history" else "conversation"
+    # Each tab reads only what it shows: the conversation, or the (longer) audit history.
+    entries, events = [], []
+    if tab == "history":
+        events = history.describe_events(tickets.ticket_history(ticket))
+    else:
+        entries = tickets.conversation(ticket, user)
+        for entry in entries:
+            entry.event_label = history.event_label(entry.event)  # type: ignore[attr-defined]
     context = {
         "ticket": ticket,
         "entries": entries,
         "attachments": [a for a in tickets.ticket_attachments(ticket, user) if a.entry_id is None],
-        "history": [
-            (e, EVENT_LABELS.get(e.event_type, e.event_type)) for e in tickets.ticket_history(ticket)
-        ],
+        "history": events,
         "canned": selectors.canned_answers_for(ticket),
         "forms": _forms(ticket, user, bound),
-        "may_reply": may_reply,
+        "may_reply": _may_reply(ticket, user),
         "kinds": EntryKind,
         "conflict": conflict,
-        "related": [(pk, Ticket(pk=pk).number) for pk in related_ids],
-        "tab": request.GET.get("tab", "conversation"),
+        "related": [(pk, Ticket(pk=pk).number) for pk in selectors.related_ticket_ids(ticket)],
+        "tab": tab,
     }
     return render(request, "workspace/ticket.html", context, status=status)
 
@@ -200,8 +249,7 @@ def ticket_action(request: HttpRequest, ref: str, action: str) -> HttpResponse:
     user = staff(request)
     current = tickets.get_ticket(user, ref)
     form_class, apply = ACTIONS[action]
-    extra: dict[str, Any] = {"agents": selectors.assignable_agents()} if form_class is AssignForm else {}
-    form = form_class(request.POST, request.FILES, **extra)
+    form = form_class(request.POST, request.FILES, **_form_kwargs(form_class, current))
     if action == "reply" and request.POST.get("visibility") == "public" and not _may_reply(current, user):
         form.add_error(
             "visibility", _("Your line does not talk to customers directly; write an internal note.")
@@ -234,14 +282,31 @@ def ticket_action(request: HttpRequest, ref: str, action: str) -> HttpResponse:
 @staff_required
 @require_GET
 def canned_text(request: HttpRequest, ref: str) -> HttpResponse:
-    """The reply box with a canned answer appended, placeholders filled in (HTMX)."""
+    """A canned answer's text with its placeholders filled in, as JSON ``{"text": ...}``; the
+    page inserts it at the cursor of the reply box (only the browser knows where that is)."""
     user = staff(request)
     current = tickets.get_ticket(user, ref)
-    body = request.GET.get("body", "")[:100_000]
     pk = request.GET.get("canned", "")
     answer = next((a for a in selectors.canned_answers_for(current) if str(a.pk) == pk), None)
-    if answer is not None:
-        text = selectors.render_canned(answer, ticket=current, agent=user)
-        body = f"{body.rstrip()}\n\n{text}" if body.strip() else text
-    form = ReplyForm(initial={"body": body})
-    return render(request, "workspace/_reply_body.html", {"field": form["body"]})
+    if answer is None:
+        raise Http404
+    return JsonResponse({"text": selectors.render_canned(answer, ticket=current, agent=user)})
+
+
+@staff_required
+@require_GET
+def attachment(request: HttpRequest, pk: int) -> FileResponse:
+    """Download a file of a ticket the agent may see (404 otherwise, like the ticket itself).
+
+    Served as a download with a clean name and headers that keep a browser from rendering an
+    uploaded page or script as one of ours."""
+    item = tickets.get_attachment(staff(request), pk)
+    response = FileResponse(
+        item.file.open("rb"),
+        as_attachment=True,
+        filename=ticket_services.safe_filename(item.filename),
+        content_type=item.content_type,
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -12,6 +12,7 @@ urlpatterns = [
     path("t/<str:ref>/", ticket_views.ticket, name="ticket"),
     path("t/<str:ref>/canned/", ticket_views.canned_text, name="canned_text"),
     path("t/<str:ref>/do/<slug:action>/", ticket_views.ticket_action, name="ticket_action"),
+    path("files/<int:pk>/", ticket_views.attachment, name="attachment"),
     path("people/<int:pk>/", views.person, name="person"),
     path("new/", views.new_ticket, name="new"),
     path("new/contacts/", views.contact_lookup, name="contact_lookup"),

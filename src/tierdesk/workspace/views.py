@@ -6,6 +6,7 @@ render; domain errors are shown to the user as form errors or messages.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -14,14 +15,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from tierdesk.common.errors import DomainError
+from tierdesk.accounts.models import User
+from tierdesk.common.errors import Conflict, DomainError
 from tierdesk.orgs.selectors import visible_organisations
 from tierdesk.tickets import selectors as tickets
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tickets.choices import OPEN_STATUSES
-from tierdesk.tickets.models import Category, SupportLine, Team
+from tierdesk.tickets.models import Category, SupportLine, Team, Ticket
 from tierdesk.workspace import selectors, services
 from tierdesk.workspace.access import staff, staff_required
 from tierdesk.workspace.forms import BulkForm, CannedAnswerForm, IntakeForm, QueueForm, SavedViewForm
@@ -69,6 +72,25 @@ def _query_without(request: HttpRequest, *names: str) -> str:
     return params.urlencode()
 
 
+def _seen_ids(request: HttpRequest) -> set[int] | None:
+    """The ticket ids the previous render of the rows showed (``seen=1,2,3``, sent by the
+    poll), or None on a first render, where nothing counts as new."""
+    raw = request.GET.get("seen")
+    if raw is None:
+        return None
+    return {int(x) for x in raw.split(",")[: PAGE_SIZE * 2] if x.isascii() and x.isdigit() and len(x) <= 18}
+
+
+def _poll_url(request: HttpRequest, shown: list[int]) -> str:
+    """The rows' refresh URL: this queue, plus the ids shown now so the next render can tell
+    which rows are new (the rows replace themselves, so each render carries its own set)."""
+    params = request.GET.copy()
+    for name in ("partial", "seen"):
+        params.pop(name, None)
+    params["seen"] = ",".join(str(pk) for pk in shown)
+    return f"{reverse('workspace:queue')}?{params.urlencode()}"
+
+
 @staff_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
@@ -82,23 +104,28 @@ def queue(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:  # a forged or outdated cursor
         error = exc.message
         page = tickets.ticket_page(user, filters=filters, ordering=ordering, cursor=None, limit=PAGE_SIZE)
-    base = _query_without(request, "cursor")
+    base = _query_without(request, "cursor", "seen")
+    shown = [t.pk for t in page.items]
+    seen = _seen_ids(request)
     context: dict[str, Any] = {
         "page": page,
         "form": form,
         "error": error,
         "next_query": "",
         "base_query": base,
+        "new_ids": set() if seen is None else set(shown) - seen,
+        "poll_url": _poll_url(request, shown),
     }
     if page.next_cursor:
         params = request.GET.copy()
+        params.pop("seen", None)
         params["cursor"] = page.next_cursor
         context["next_query"] = params.urlencode()
     if getattr(request, "htmx", False):
         return render(request, "workspace/_queue_rows.html", context)
     tab = form.current_tab()
     tab_params = request.GET.copy()
-    for name in ("cursor", "partial"):
+    for name in ("cursor", "partial", "seen"):
         tab_params.pop(name, None)
     tabs = []
     counts = selectors.queue_counts(user)
@@ -110,9 +137,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "tabs": tabs,
         "tab": tab,
         "saved_views": selectors.saved_views(user),
-        "save_form": SavedViewForm(initial={"query": _query_without(request, "cursor", "partial")}),
+        "save_form": SavedViewForm(initial={"query": _query_without(request, "cursor", "partial", "seen")}),
         "bulk_form": BulkForm(agents=form.fields["assignee"].queryset, lines=lines),  # type: ignore[attr-defined]
-        "poll_query": _query_without(request, "partial"),
     }
     return render(request, "workspace/queue.html", context)
 
@@ -123,10 +149,23 @@ def _safe_next(request: HttpRequest, target: str | None) -> str:
     return reverse("workspace:queue")
 
 
+def _bulk_change(ticket: Ticket, user: User, data: dict[str, Any]) -> None:
+    if data["action"] == "take":
+        ticket_services.assign_ticket(ticket, assignee=user, actor=user)
+    elif data["action"] == "assign":
+        ticket_services.assign_ticket(ticket, assignee=data["assignee"], actor=user)
+    elif data["action"] == "transition":
+        ticket_services.transition_ticket(ticket, to_status=data["status"], actor=user)
+    else:
+        ticket_services.escalate_ticket(ticket, to_line=data["line"], actor=user, reason=data["reason"])
+
+
 @staff_required
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
-    """Apply one action to each checked ticket: one service call (one audit event) per ticket."""
+    """Apply one action to each checked ticket: one service call (one audit event) per ticket,
+    each only if the ticket is still at the version the queue showed; the others are skipped
+    and named, so the agent looks at them before acting again."""
     user = staff(request)
     form = BulkForm(
         request.POST,
@@ -142,7 +181,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 )
         return redirect(_safe_next(request, request.POST.get("next")))
     data = form.cleaned_data
-    done, failed = 0, []
+    done, stale, failed = 0, [], []
     for pk in data["tickets"]:
         try:
             ticket = tickets.get_ticket(user, pk, related=False)
@@ -150,21 +189,34 @@ def bulk(request: HttpRequest) -> HttpResponse:
             failed.append(_("#%(id)s: not found") % {"id": pk})
             continue
         try:
-            if data["action"] == "take":
-                ticket_services.assign_ticket(ticket, assignee=user, actor=user)
-            elif data["action"] == "assign":
-                ticket_services.assign_ticket(ticket, assignee=data["assignee"], actor=user)
-            elif data["action"] == "transition":
-                ticket_services.transition_ticket(ticket, to_status=data["status"], actor=user)
-            else:
-                ticket_services.escalate_ticket(
-                    ticket, to_line=data["line"], actor=user, reason=data["reason"]
-                )
+            services.apply_if_current(
+                ticket,
+                expected_version=data["versions"][pk],
+                change=partial(_bulk_change, ticket, user, data),
+            )
             done += 1
+        except Conflict as exc:
+            if exc.code == "stale_version":
+                stale.append(ticket.number)
+            else:
+                failed.append(f"{ticket.number}: {exc.message}")
         except DomainError as exc:
             failed.append(f"{ticket.number}: {exc.message}")
     if done:
-        messages.success(request, _("%(count)d tickets changed.") % {"count": done})
+        changed = ngettext("%(count)d ticket changed.", "%(count)d tickets changed.", done)
+        messages.success(request, changed % {"count": done})
+    if stale:
+        messages.warning(
+            request,
+            ngettext(
+                "%(numbers)s was changed by someone else after the queue was shown and was left "
+                "as it is. Check it and apply the action again if it is still needed.",
+                "%(numbers)s were changed by someone else after the queue was shown and were left "
+                "as they are. Check them and apply the action again if it is still needed.",
+                len(stale),
+            )
+            % {"numbers": ", ".join(stale)},
+        )
     for failure in failed:
         messages.error(request, failure)
     return redirect(_safe_next(request, data.get("next")))
