@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
 from tests.factories import World
 from tierdesk.accounts.models import User
+from tierdesk.audit.models import AuditEvent
 from tierdesk.tickets.choices import Channel
 from tierdesk.tickets.models import Ticket
 
@@ -124,3 +126,93 @@ def test_callback_has_the_same_protections(world: World, client: Client) -> None
     for _ in range(3):
         client.post(reverse("portal:callback"), callback())
     assert client.post(reverse("portal:callback"), callback()).status_code == 429
+
+
+# --- Who filed it ---------------------------------------------------------------------------
+
+
+def created_event(ticket: Ticket) -> AuditEvent:
+    return AuditEvent.objects.get(event_type="ticket.created", target_id=ticket.pk)
+
+
+def test_web_form_ticket_is_filed_in_the_name_of_the_new_contact(world: World, client: Client) -> None:
+    client.post(reverse("portal:web_form"), web())
+    ticket = Ticket.objects.get(subject="VPN down")
+    contact = User.objects.get(email="walter@alpha.test")
+    assert ticket.created_by_id == contact.pk
+    event = created_event(ticket)
+    assert event.actor_id == contact.pk and event.actor_label == contact.username
+    assert event.new is not None and event.new["channel"] == Channel.WEB_FORM
+
+
+def test_web_form_ticket_is_filed_in_the_name_of_the_existing_contact(world: World, client: Client) -> None:
+    client.post(reverse("portal:web_form"), web(email=world.customer_a.email))
+    ticket = Ticket.objects.get(subject="VPN down")
+    assert ticket.created_by_id == world.customer_a.pk
+    assert created_event(ticket).actor_id == world.customer_a.pk
+
+
+def test_callback_ticket_is_filed_in_the_name_of_the_caller(world: World, client: Client) -> None:
+    client.post(reverse("portal:callback"), callback())
+    ticket = Ticket.objects.get()
+    contact = User.objects.get(email="carla@alpha.test")
+    assert ticket.created_by_id == contact.pk and created_event(ticket).actor_id == contact.pk
+
+
+def test_a_signed_in_visitor_is_not_the_actor_of_the_public_form(world: World, client: Client) -> None:
+    # The form takes posts from any site (no CSRF check): it must never act as the session's user.
+    client.force_login(world.manager_a)
+    client.post(reverse("portal:web_form"), web())
+    ticket = Ticket.objects.get(subject="VPN down")
+    contact = User.objects.get(email="walter@alpha.test")
+    assert ticket.created_by_id == contact.pk and created_event(ticket).actor_id == contact.pk
+
+
+# --- The rate limit behind a reverse proxy --------------------------------------------------
+
+
+def post_via(client: Client, url: str, data: dict[str, Any], *, remote: str, forwarded: str = "") -> int:
+    extra = {"REMOTE_ADDR": remote}
+    if forwarded:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded
+    return int(client.post(url, data, **extra).status_code)
+
+
+def test_rate_limit_counts_each_client_behind_a_trusted_proxy(
+    world: World, client: Client, settings: Any
+) -> None:
+    settings.TIERDESK_TRUSTED_PROXIES = ["10.0.0.0/24"]
+    settings.TIERDESK_PORTAL_FORM_RATE = (2, 600)
+    url = reverse("portal:web_form")
+    for n in range(2):
+        assert post_via(client, url, web(subject=f"A{n}"), remote="10.0.0.5", forwarded="203.0.113.1") == 200
+    assert post_via(client, url, web(subject="A2"), remote="10.0.0.5", forwarded="203.0.113.1") == 429
+    # Another client through the same proxy has his own count.
+    assert post_via(client, url, web(subject="B0"), remote="10.0.0.5", forwarded="203.0.113.2") == 200
+    # A client cannot escape his count by sending a header of his own: the proxy appends his
+    # real address, and that is the one counted.
+    spoofed = "198.51.100.99, 203.0.113.1"
+    assert post_via(client, url, web(subject="A3"), remote="10.0.0.5", forwarded=spoofed) == 429
+    assert not Ticket.objects.filter(subject__in=["A2", "A3"]).exists()
+
+
+def test_forwarded_header_from_an_untrusted_address_is_ignored(
+    world: World, client: Client, settings: Any
+) -> None:
+    settings.TIERDESK_TRUSTED_PROXIES = ["10.0.0.0/24"]
+    settings.TIERDESK_PORTAL_FORM_RATE = (1, 600)
+    url = reverse("portal:web_form")
+    assert post_via(client, url, web(subject="X0"), remote="192.0.2.7", forwarded="203.0.113.1") == 200
+    # A different X-Forwarded-For does not make the same direct client someone else.
+    assert post_via(client, url, web(subject="X1"), remote="192.0.2.7", forwarded="203.0.113.2") == 429
+
+
+@pytest.mark.parametrize(("window", "says"), [(60, "wait 1 minute,"), (600, "wait 10 minutes,")])
+def test_rate_limit_message_names_the_configured_window(
+    world: World, client: Client, settings: Any, window: int, says: str
+) -> None:
+    settings.TIERDESK_PORTAL_FORM_RATE = (1, window)
+    url = reverse("portal:callback")
+    client.post(url, callback())
+    response = client.post(url, callback())
+    assert response.status_code == 429 and says in response.content.decode()

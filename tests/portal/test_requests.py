@@ -254,6 +254,23 @@ def test_oversized_attachment_creates_nothing(world: World, client: Client, sett
     assert (Ticket.objects.count(), Attachment.objects.count(), AuditEvent.objects.count()) == before
 
 
+@pytest.mark.parametrize(("limit", "says"), [(1, "At most 1 file can"), (3, "At most 3 files can")])
+def test_too_many_files_are_refused_in_a_grammatical_sentence(
+    world: World, client: Client, monkeypatch: Any, limit: int, says: str
+) -> None:
+    from tierdesk.portal import services as portal
+
+    monkeypatch.setattr(portal, "MAX_FILES", limit)
+    client.force_login(world.customer_a)
+    files = [SimpleUploadedFile(f"{n}.txt", b"text") for n in range(limit + 1)]
+    response = client.post(
+        reverse("portal:new"), {"subject": "Many files", "description": "see", "attachments": files}
+    )
+    assert response.status_code == 400
+    assert says in response.content.decode()
+    assert not Ticket.objects.filter(subject="Many files").exists()
+
+
 def test_hostile_html_is_escaped(world: World, client: Client) -> None:
     ticket = world.ticket(subject="<script>alert(1)</script>", description="<img src=x onerror=alert(2)>")
     client.force_login(world.customer_a)

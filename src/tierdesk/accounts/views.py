@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse, reverse_lazy
+from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import check_for_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+from django.views.generic.base import ContextMixin
 
 from tierdesk.accounts import services
+
+StrOrPromise = str | Promise
 
 
 class LoginView(auth_views.LoginView):
@@ -19,66 +25,63 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
-    template_name = "accounts/simple_form.html"
+class SimplePage(ContextMixin):
+    """The one-panel page of every password step (``accounts/simple_form.html``): a heading,
+    optionally a sentence, the step's form with its button, and a link onwards."""
+
+    template_name: str | None = "accounts/simple_form.html"
+    heading: StrOrPromise = ""
+    intro: StrOrPromise = ""
+    submit: StrOrPromise = ""
+    link: tuple[str, StrOrPromise] | None = None  # (URL name, text)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        page = {"heading": self.heading, "intro": self.intro, "submit": self.submit}
+        if self.link is not None:
+            page |= {"link_url": reverse(self.link[0]), "link_text": self.link[1]}
+        return super().get_context_data(**kwargs) | page
+
+
+class PasswordChangeView(SimplePage, auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:password_change_done")
-    extra_context = {"heading": _("Change your password"), "submit": _("Change password")}
+    heading = _("Change your password")
+    submit = _("Change password")
 
 
-class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
-    template_name = "accounts/simple_form.html"
-    extra_context = {
-        "heading": _("Password changed"),
-        "intro": _("Your password has been changed."),
-        "link_url": reverse_lazy("home"),
-        "link_text": _("Back to work"),
-    }
+class PasswordChangeDoneView(SimplePage, auth_views.PasswordChangeDoneView):
+    heading = _("Password changed")
+    intro = _("Your password has been changed.")
+    link = ("home", _("Back to work"))
 
 
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(SimplePage, auth_views.PasswordResetView):
     """Mails a one-time link; says the same whether or not the address is known, so the form
     cannot be used to find out who has an account."""
 
-    template_name = "accounts/simple_form.html"
-    extra_context = {
-        "heading": _("Reset your password"),
-        "intro": _(
-            "Enter the e-mail address of your account; we will send you a link to choose a new password."
-        ),
-        "submit": _("Send me a link"),
-    }
+    heading = _("Reset your password")
+    intro = _("Enter the e-mail address of your account; we will send you a link to choose a new password.")
+    submit = _("Send me a link")
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
 
-class PasswordResetDoneView(auth_views.PasswordResetDoneView):
-    template_name = "accounts/simple_form.html"
-    extra_context = {
-        "heading": _("Check your mail"),
-        "intro": _("If an account uses that address, a link to choose a new password is on its way."),
-        "link_url": reverse_lazy("accounts:login"),
-        "link_text": _("Back to sign-in"),
-    }
+class PasswordResetDoneView(SimplePage, auth_views.PasswordResetDoneView):
+    heading = _("Check your mail")
+    intro = _("If an account uses that address, a link to choose a new password is on its way.")
+    link = ("accounts:login", _("Back to sign-in"))
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    template_name = "accounts/simple_form.html"
-    extra_context = {
-        "heading": _("Choose a new password"),
-        "submit": _("Set password"),
-    }
+class PasswordResetConfirmView(SimplePage, auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
+    heading = _("Choose a new password")
+    submit = _("Set password")
 
 
-class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
-    template_name = "accounts/simple_form.html"
-    extra_context = {
-        "heading": _("Password set"),
-        "intro": _("Your new password is ready."),
-        "link_url": reverse_lazy("accounts:login"),
-        "link_text": _("Sign in"),
-    }
+class PasswordResetCompleteView(SimplePage, auth_views.PasswordResetCompleteView):
+    heading = _("Password set")
+    intro = _("Your new password is ready.")
+    link = ("accounts:login", _("Sign in"))
 
 
 @require_POST

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "tierdesk.tickets",
     "tierdesk.workspace",
     "tierdesk.portal",
+    "tierdesk.sla",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,17 @@ DEFAULT_FROM_EMAIL = env.str("TIERDESK_FROM_EMAIL", default="Tierdesk <tierdesk@
 # Rate limits of the public forms count in the cache: per process by default, shared when
 # TIERDESK_CACHE_URL points at Redis (redis://127.0.0.1:6379/2), as production should.
 CACHES = {"default": env.cache_url("TIERDESK_CACHE_URL", default="locmemcache://")}
+
+# --- Portal ---------------------------------------------------------------------------------
+# The public web form and the call-back request accept COUNT submissions per client address
+# within SECONDS ("5/600": five in ten minutes).
+_form_rate = (env.str("TIERDESK_PORTAL_FORM_RATE", default="") or "5/600").partition("/")
+if not (_form_rate[0].strip().isdigit() and _form_rate[2].strip().isdigit()) or int(_form_rate[2]) < 1:
+    raise ImproperlyConfigured("TIERDESK_PORTAL_FORM_RATE must read COUNT/SECONDS, e.g. 5/600.")
+TIERDESK_PORTAL_FORM_RATE = (int(_form_rate[0]), int(_form_rate[2]))
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; empty:
+# the header is ignored and the connecting address is the client.
+TIERDESK_TRUSTED_PROXIES = env.list("TIERDESK_TRUSTED_PROXIES", default=[])
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,5 +1,6 @@
-"""Admin for portal invitations: staff invite a person; the service creates and audits it and
-the one-time link is shown once in a message (only the token's hash is stored)."""
+"""Admin for portal invitations: staff invite a person; the service creates, audits and mails
+it. The one-time link is also shown once to the staff member, to pass on should the mail not
+arrive (only the token's hash is stored)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ class InvitationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Invitation, form: ModelForm[Any], change: bool) -> None:
         try:
             invitation, raw = services.create_invitation(
-                obj.organisation, actor=admin_actor(request), email=obj.email
+                obj.organisation,
+                actor=admin_actor(request),
+                email=obj.email,
+                site_url=request.build_absolute_uri("/").rstrip("/"),
             )
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -57,5 +61,9 @@ class InvitationAdmin(admin.ModelAdmin):
         link = request.build_absolute_uri(reverse("portal:register_invited", args=[raw]))
         messages.warning(
             request,
-            _("Send this link to %(email)s (shown only now): %(link)s") % {"email": obj.email, "link": link},
+            _(
+                "The invitation was mailed to %(email)s. Should it not arrive, send this link "
+                "(shown only now): %(link)s"
+            )
+            % {"email": obj.email, "link": link},
         )

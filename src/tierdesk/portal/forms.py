@@ -150,7 +150,12 @@ class HoneypotForm(forms.Form):
     def is_spam(self) -> bool:
         return bool(self.data.get("website"))
 
+    def payload(self) -> dict[str, Any]:
+        """The cleaned fields without the honeypot: the keyword arguments of the form's service."""
+        return {name: value for name, value in self.cleaned_data.items() if name != "website"}
 
+
+# The field names of the public forms are the keyword arguments of their services.
 class WebRequestForm(HoneypotForm):
     name = forms.CharField(label=_("Your name"), max_length=150)
     email = forms.EmailField(label=_("Work e-mail"), max_length=254)

@@ -72,3 +72,38 @@ class Invitation(models.Model):
             "expires_at": self.expires_at.isoformat(),
             "used_at": self.used_at.isoformat() if self.used_at else None,
         }
+
+
+class PendingRegistration(models.Model):
+    """A self-registration waiting for the person to confirm his e-mail address.
+
+    Registering with an address of a client's domain creates the contact inactive, with this
+    row beside it, and mails a link; following it activates the account (``confirmed_at``).
+    The row is what tells such an account from one an administrator switched off: only a
+    pending registration may be activated by a link, or registered again (which mails a new
+    link instead of creating a second account). ``last_sent_at`` keeps the resending of links
+    to one address slow enough that the form cannot be used to flood a mailbox.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("person"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now, editable=False)
+    last_sent_at = models.DateTimeField(_("link last sent at"), default=timezone.now)
+    times_sent = models.PositiveIntegerField(_("links sent"), default=1)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("pending registration")
+        verbose_name_plural = _("pending registrations")
+
+    def __str__(self) -> str:
+        return str(self.user_id)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.confirmed_at is None

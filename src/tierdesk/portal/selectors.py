@@ -6,14 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
+from django.utils.encoding import force_str
 from django.utils.functional import Promise
+from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext_lazy as _
 
 from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
 from tierdesk.common.pagination import Page
 from tierdesk.orgs.models import Organisation
-from tierdesk.portal.models import Invitation, hash_invitation_token
+from tierdesk.portal.models import Invitation, PendingRegistration, hash_invitation_token
+from tierdesk.portal.tokens import activation_tokens
 from tierdesk.tickets.choices import EntryKind, Status
 from tierdesk.tickets.models import Attachment, Category, Ticket, TicketEntry
 from tierdesk.tickets.selectors import TicketFilters, ticket_page
@@ -151,6 +154,41 @@ def find_invitation(raw_token: str) -> Invitation | None:
         Invitation.objects.select_related("organisation")
         .filter(token_hash=hash_invitation_token(raw_token))
         .first()
+    )
+
+
+def pending_registration(user: User) -> PendingRegistration | None:
+    """The self-registration of ``user`` still waiting for its address to be confirmed, or
+    ``None``. An account an administrator switched off, or one that was ever used, never counts
+    as pending, so no link and no new registration can bring it back."""
+    if user.is_active or user.last_login is not None:
+        return None
+    return PendingRegistration.objects.filter(user=user, confirmed_at__isnull=True).first()
+
+
+def find_pending_registration(uidb64: str) -> PendingRegistration | None:
+    """The registration a confirmation link names (by the person's id in base64), or ``None``.
+    Whether the link's token is good is for ``activate_registration`` to decide."""
+    try:
+        user_id = int(force_str(urlsafe_base64_decode(uidb64)))
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if not 0 < user_id < 2**63:  # beyond a database integer: no such row, and no query
+        return None
+    return PendingRegistration.objects.select_related("user__organisation").filter(user_id=user_id).first()
+
+
+def activation_link_is_valid(pending: PendingRegistration, token: str) -> bool:
+    """Whether a confirmation link (its registration and token) can still confirm the address:
+    still pending, token genuine and unexpired, organisation active."""
+    user = pending.user
+    organisation = user.organisation
+    return (
+        pending.confirmed_at is None
+        and not user.is_active
+        and organisation is not None
+        and organisation.is_active
+        and activation_tokens.check_token(user, token)
     )
 
 

@@ -5,24 +5,39 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from tierdesk.accounts.services import save_user, update_user
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import record_event
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.common.limits import BODY_MAX_CHARS, SUBJECT_MAX_CHARS, clean_text
 from tierdesk.orgs.models import Organisation
 from tierdesk.orgs.services import create_contact
-from tierdesk.portal.models import Invitation, hash_invitation_token
-from tierdesk.portal.selectors import find_contact, find_invitation, organisation_for_email
+from tierdesk.portal.mail import queue_mail
+from tierdesk.portal.models import Invitation, PendingRegistration, hash_invitation_token
+from tierdesk.portal.selectors import (
+    activation_link_is_valid,
+    find_contact,
+    find_invitation,
+    organisation_for_email,
+    pending_registration,
+)
+from tierdesk.portal.tokens import activation_tokens
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.choices import Channel
 from tierdesk.tickets.models import Category, Ticket, TicketEntry
@@ -32,6 +47,14 @@ if TYPE_CHECKING:
 
 INVITATION_DAYS = 7
 MAX_FILES = 10
+# Registering an unconfirmed address again mails a new link at most this often.
+ACTIVATION_RESEND_INTERVAL = timedelta(minutes=2)
+# One answer for forged, expired and used confirmation links: a guessed link learns nothing.
+ACTIVATION_LINK_UNUSABLE = gettext_lazy(
+    "This confirmation link cannot be used: it has expired, it was already used, or it is "
+    "incomplete. If you have confirmed your address, sign in; otherwise register again with "
+    "the same address to get a new link."
+)
 
 
 # --- Invitations and registration -----------------------------------------------------------
@@ -39,12 +62,19 @@ MAX_FILES = 10
 
 @transaction.atomic
 def create_invitation(
-    organisation: Organisation, *, actor: User | None, email: str, days: int = INVITATION_DAYS
+    organisation: Organisation,
+    *,
+    actor: User | None,
+    email: str,
+    site_url: str,
+    days: int = INVITATION_DAYS,
 ) -> tuple[Invitation, str]:
-    """Invite ``email`` to register as a contact of ``organisation``.
+    """Invite ``email`` to register as a contact of ``organisation`` and mail him the link.
 
-    Managers invite to their own organisation, staff to any client. Returns the invitation and
-    the raw token for the link, which is shown only now (only its hash is stored).
+    Managers invite to their own organisation, staff to any client. ``site_url`` is the
+    portal's address as people reach it (``https://desk.example.com``), for the link. The mail
+    speaks the inviter's language (the desk's default when he chose none). Returns the
+    invitation and the raw token of the link, which exists only now (only its hash is stored).
     """
     email = clean_text(email, field="email", max_chars=254)
     if "@" not in email:
@@ -76,7 +106,23 @@ def create_invitation(
         organisation=organisation,
         new=invitation.audit_snapshot(),
     )
+    queue_mail(
+        to=email,
+        template="invitation",
+        context={
+            "organisation": organisation.name,
+            "inviter": (actor.get_full_name() or actor.email) if actor is not None else "",
+            "email": email,
+            "link": _absolute(site_url, reverse("portal:register_invited", args=[raw_token])),
+            "days": days,
+        },
+        language=(actor.language if actor is not None else "") or settings.LANGUAGE_CODE,
+    )
     return invitation, raw_token
+
+
+def _absolute(site_url: str, path: str) -> str:
+    return site_url.rstrip("/") + path
 
 
 def _check_password(password: str, *, email: str, first_name: str, last_name: str) -> None:
@@ -90,61 +136,124 @@ def _check_password(password: str, *, email: str, first_name: str, last_name: st
         raise DomainError(" ".join(str(m) for m in exc.messages), field="password") from None
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a registration did. ``user`` is active when an invitation (which came by mail)
+    vouched for the address; otherwise he waits for the confirmation link, which was mailed
+    now, or, when ``link_sent`` is false, a few minutes ago and not again."""
+
+    user: User
+    link_sent: bool = False
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.user.is_active)
+
+
 @transaction.atomic
 def register_customer(
     *,
     actor: User | None,
     email: str,
     password: str,
+    site_url: str,
     first_name: str = "",
     last_name: str = "",
     phone: str = "",
     invitation_token: str | None = None,
-) -> User:
-    """Self-registration on the portal: a customer contact of the organisation whose portal
+) -> Registration:
+    """Self-registration on the portal, as a customer contact of the organisation whose portal
     domains include the e-mail's domain, or of the organisation an unused, unexpired
-    invitation for this address names (the invitation is then used up)."""
+    invitation for this address names (the invitation is then used up).
+
+    An invitation came by mail, so it proves the address: the account is ready at once. By
+    domain, the account is created inactive and a link to confirm the address is mailed (see
+    ``activate_registration``); registering the same address again before that mails a new
+    link (at most one per ``ACTIVATION_RESEND_INTERVAL``) and takes the new details and
+    password, so whoever holds the mailbox decides, instead of creating a second account.
+    """
     email = clean_text(email, field="email", max_chars=254)
-    invitation: Invitation | None = None
     if invitation_token is not None:
-        invitation = find_invitation(invitation_token)
-        if invitation is None:
-            raise DomainError(_("This invitation link is not valid."), code="invitation_invalid")
-        invitation = (
-            Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+        user = _register_invited(
+            invitation_token,
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
         )
-        if invitation.used_at is not None:
-            raise DomainError(_("This invitation has already been used."), code="invitation_used")
-        if invitation.expires_at <= timezone.now():
-            raise DomainError(_("This invitation has expired; ask for a new one."), code="invitation_expired")
-        if invitation.email.strip().lower() != email.lower():
-            raise DomainError(
-                _("This invitation is for another e-mail address."), field="email", code="invitation_email"
-            )
-        organisation = invitation.organisation
-        if not organisation.is_active:
-            raise DomainError(_("This invitation is no longer valid."), code="invitation_invalid")
-    else:
-        found = organisation_for_email(email)
-        if found is None:
-            raise DomainError(
-                _(
-                    "Self-registration is open only to addresses of our clients' domains. "
-                    "Ask your organisation's manager for an invitation."
-                ),
-                field="email",
-                code="domain_not_allowed",
-            )
-        organisation = found
-    if find_contact(email) is not None:
+        return Registration(user=user)
+    organisation = organisation_for_email(email)
+    if organisation is None:
         raise DomainError(
             _(
-                "An account with this e-mail address already exists. Sign in, or reset your "
-                "password if you do not know it."
+                "Self-registration is open only to addresses of our clients' domains. "
+                "Ask your organisation's manager for an invitation."
             ),
             field="email",
-            code="exists",
+            code="domain_not_allowed",
         )
+    existing = find_contact(email)
+    if existing is not None:
+        pending = pending_registration(existing)
+        if pending is None:
+            raise _exists_error()
+        return _register_again(
+            pending,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            site_url=site_url,
+        )
+    _check_password(password, email=email, first_name=first_name, last_name=last_name)
+    user = create_contact(
+        organisation,
+        actor=None,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        password=password,
+    )
+    # Contacts are created active; this one waits for its address to be confirmed.
+    user = update_user(user, actor=None, changes={"is_active": False})
+    PendingRegistration.objects.create(user=user)
+    _mail_activation_link(user, site_url=site_url)
+    return Registration(user=user, link_sent=True)
+
+
+def _exists_error() -> DomainError:
+    return DomainError(
+        _(
+            "An account with this e-mail address already exists. Sign in, or reset your "
+            "password if you do not know it."
+        ),
+        field="email",
+        code="exists",
+    )
+
+
+def _register_invited(
+    token: str, *, email: str, password: str, first_name: str, last_name: str, phone: str
+) -> User:
+    invitation = find_invitation(token)
+    if invitation is None:
+        raise DomainError(_("This invitation link is not valid."), code="invitation_invalid")
+    invitation = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+    if invitation.used_at is not None:
+        raise DomainError(_("This invitation has already been used."), code="invitation_used")
+    if invitation.expires_at <= timezone.now():
+        raise DomainError(_("This invitation has expired; ask for a new one."), code="invitation_expired")
+    if invitation.email.strip().lower() != email.lower():
+        raise DomainError(
+            _("This invitation is for another e-mail address."), field="email", code="invitation_email"
+        )
+    organisation = invitation.organisation
+    if not organisation.is_active:
+        raise DomainError(_("This invitation is no longer valid."), code="invitation_invalid")
+    if find_contact(email) is not None:
+        raise _exists_error()
     _check_password(password, email=email, first_name=first_name, last_name=last_name)
     user = create_contact(
         organisation,
@@ -160,19 +269,99 @@ def register_customer(
         event_type=EventType.PORTAL_REGISTERED,
         actor=user,
         organisation=organisation,
-        new={"email": email, "invitation": invitation.pk if invitation else None},
+        new={"email": email, "invitation": invitation.pk},
     )
-    if invitation is not None:
-        invitation.used_at = timezone.now()
-        invitation.used_by = user
-        invitation.save(update_fields=["used_at", "used_by"])
-        record_event(
-            invitation,
-            event_type=EventType.INVITATION_USED,
-            actor=user,
-            organisation=organisation,
-            new={"used_at": invitation.used_at.isoformat(), "used_by": user.pk},
-        )
+    invitation.used_at = timezone.now()
+    invitation.used_by = user
+    invitation.save(update_fields=["used_at", "used_by"])
+    record_event(
+        invitation,
+        event_type=EventType.INVITATION_USED,
+        actor=user,
+        organisation=organisation,
+        new={"used_at": invitation.used_at.isoformat(), "used_by": user.pk},
+    )
+    return user
+
+
+def _register_again(
+    pending: PendingRegistration,
+    *,
+    password: str,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    site_url: str,
+) -> Registration:
+    pending = PendingRegistration.objects.select_for_update().select_related("user").get(pk=pending.pk)
+    user = pending.user
+    if timezone.now() - pending.last_sent_at < ACTIVATION_RESEND_INTERVAL:
+        # Keeps the form from flooding a mailbox; the link sent moments ago still works.
+        return Registration(user=user, link_sent=False)
+    _check_password(password, email=user.email, first_name=first_name, last_name=last_name)
+    user.first_name = clean_text(first_name, field="first_name", max_chars=150, required=False)
+    user.last_name = clean_text(last_name, field="last_name", max_chars=150, required=False)
+    user.phone = clean_text(phone, field="phone", max_chars=40, required=False)
+    # The latest registration's password wins: someone who registered another person's address
+    # first cannot keep his password on it once the owner registers. A new password also voids
+    # the links mailed before (the token covers the password hash).
+    user.set_password(password)
+    save_user(user, actor=None)
+    pending.last_sent_at = timezone.now()
+    pending.times_sent += 1
+    pending.save(update_fields=["last_sent_at", "times_sent"])
+    _mail_activation_link(user, site_url=site_url)
+    return Registration(user=user, link_sent=True)
+
+
+def _mail_activation_link(user: User, *, site_url: str) -> None:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    path = reverse("portal:activate", args=[uid, activation_tokens.make_token(user)])
+    lifetime = int(settings.PASSWORD_RESET_TIMEOUT)
+    queue_mail(
+        to=user.email,
+        template="activation",
+        context={
+            "name": user.first_name,
+            "email": user.email,
+            "organisation": user.organisation.name if user.organisation else "",
+            "link": _absolute(site_url, path),
+            # Whole days when the lifetime is whole days (the default three), else hours.
+            "days": lifetime // 86_400,
+            "hours": 0 if lifetime % 86_400 == 0 else max(1, lifetime // 3_600),
+        },
+        # The language the person registered in: he reads the page that says "check your mail".
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+    )
+
+
+@transaction.atomic
+def activate_registration(pending: PendingRegistration, *, actor: User | None, token: str) -> User:
+    """Confirm a self-registration's e-mail address with the token of the mailed link: the
+    account becomes active (the view then signs the person in).
+
+    ``actor`` is whoever is signed in while following the link (usually nobody); the audit
+    names the registered person, whom the token identifies. A forged, expired or already used
+    token, or a registration that is no longer pending, is refused and changes nothing.
+    """
+    pending = (
+        PendingRegistration.objects.select_for_update()
+        .select_related("user__organisation")
+        .get(pk=pending.pk)
+    )
+    if not activation_link_is_valid(pending, token):
+        raise DomainError(str(ACTIVATION_LINK_UNUSABLE), code="activation_invalid")
+    user = pending.user
+    update_user(user, actor=None, changes={"is_active": True})
+    pending.confirmed_at = timezone.now()
+    pending.save(update_fields=["confirmed_at"])
+    record_event(
+        user,
+        event_type=EventType.PORTAL_REGISTERED,
+        actor=user,
+        organisation=user.organisation,
+        new={"email": user.email, "invitation": None, "email_confirmed_at": pending.confirmed_at},
+    )
     return user
 
 
@@ -182,7 +371,13 @@ def register_customer(
 def _attach(ticket: Ticket, files: Sequence[UploadedFile], *, actor: User, entry: TicketEntry | None) -> None:
     if len(files) > MAX_FILES:
         raise DomainError(
-            _("At most %(count)d files can be sent at once.") % {"count": MAX_FILES}, field="files"
+            ngettext(
+                "At most %(count)d file can be sent at once.",
+                "At most %(count)d files can be sent at once.",
+                MAX_FILES,
+            )
+            % {"count": MAX_FILES},
+            field="files",
         )
     for file in files:
         tickets.add_attachment(ticket, actor=actor, file=file, filename=file.name or "", entry=entry)
@@ -265,14 +460,20 @@ def submit_web_form(
     *, actor: User | None, name: str, email: str, subject: str, description: str, phone: str = ""
 ) -> Ticket:
     """A request from the public web form (embeddable on a client's intranet). The requester
-    is the contact with that e-mail, or a new contact of the organisation owning its domain."""
+    is the contact with that e-mail, or a new contact of the organisation owning its domain.
+
+    ``actor`` is the signed-in person submitting, if any; the public form has none, and then the
+    ticket is filed in the requester's name, so that its audit and ``created_by`` say who asked.
+    Nobody checked that the sender owns the address: the channel (``web_form``) in the audit
+    says the claim came from the unauthenticated form.
+    """
     name = clean_text(name, field="name", max_chars=150)
     phone = clean_text(phone, field="phone", max_chars=40, required=False)
     subject = clean_text(subject, field="subject", max_chars=SUBJECT_MAX_CHARS)
     description = clean_text(description, field="description", max_chars=BODY_MAX_CHARS, required=False)
     organisation, contact = _requester_for(email, name=name, phone=phone)
     return tickets.create_ticket(
-        actor=actor,
+        actor=actor or contact,
         organisation=organisation,
         requester=contact,
         subject=subject,
@@ -285,7 +486,8 @@ def submit_web_form(
 def request_callback(
     *, actor: User | None, name: str, phone: str, email: str, about: str, convenient_time: str = ""
 ) -> Ticket:
-    """A call-back request: a ticket on the phone channel asking the desk to ring back."""
+    """A call-back request: a ticket on the phone channel asking the desk to ring back. Filed in
+    the requester's name when nobody is signed in, as ``submit_web_form`` explains."""
     name = clean_text(name, field="name", max_chars=150)
     phone = clean_text(phone, field="phone", max_chars=40)
     about = clean_text(about, field="about", max_chars=2_000)
@@ -301,7 +503,7 @@ def request_callback(
         about,
     ]
     return tickets.create_ticket(
-        actor=actor,
+        actor=actor or contact,
         organisation=organisation,
         requester=contact,
         subject=subject,

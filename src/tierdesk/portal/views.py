@@ -18,15 +18,15 @@ from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tierdesk.accounts.models import User
+from tierdesk.common.clientip import client_ip
 from tierdesk.common.errors import DomainError
 from tierdesk.portal import selectors, services
 from tierdesk.portal.forms import (
@@ -116,12 +116,18 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- Registration and invitations -----------------------------------------------------------
 
 
+def _site_url(request: HttpRequest) -> str:
+    """The portal's address as this visitor reaches it, for the links in mails (Django checks
+    the host against ALLOWED_HOSTS, so a forged Host header cannot point a link elsewhere)."""
+    return request.build_absolute_uri("/").rstrip("/")
+
+
 def _register(request: HttpRequest, *, token: str | None = None, initial_email: str = "") -> HttpResponse:
     form = RegistrationForm(request.POST or None, initial={"email": initial_email})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = services.register_customer(
+            registration = services.register_customer(
                 actor=None,
                 email=data["email"],
                 password=data["password"],
@@ -129,13 +135,28 @@ def _register(request: HttpRequest, *, token: str | None = None, initial_email: 
                 last_name=data["last_name"],
                 phone=data["phone"],
                 invitation_token=token,
+                site_url=_site_url(request),
             )
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, _("Welcome! Your account is ready."))
-            return redirect("portal:home")
+            if registration.confirmed:
+                login(request, registration.user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, _("Welcome! Your account is ready."))
+                return redirect("portal:home")
+            email = {"email": registration.user.email}
+            if registration.link_sent:
+                messages.success(request, _("We sent a confirmation link to %(email)s.") % email)
+            else:
+                messages.info(
+                    request,
+                    _(
+                        "We sent a confirmation link to %(email)s a few minutes ago; please use that "
+                        "one, or register again later for a new one."
+                    )
+                    % email,
+                )
+            return redirect("portal:register_sent")
     status = 400 if form.is_bound and form.errors else 200
     return render(
         request, "portal/register.html", {"form": form, "invited": token is not None}, status=status
@@ -163,33 +184,63 @@ def register_invited(request: HttpRequest, token: str) -> HttpResponse:
     return _register(request, token=token, initial_email=invitation.email)
 
 
+def register_sent(request: HttpRequest) -> HttpResponse:
+    """After registering: look for the confirmation link in your mail."""
+    return render(request, "portal/register_sent.html")
+
+
+def activate(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link of the confirmation mail. Opening it asks for one click (a POST) to confirm:
+    mail filters that open every link to scan it must not use up the link or sign in."""
+    pending = selectors.find_pending_registration(uidb64)
+    if pending is None or not selectors.activation_link_is_valid(pending, token):
+        return _activation_unusable(request, str(services.ACTIVATION_LINK_UNUSABLE))
+    if request.method != "POST":
+        return render(request, "portal/activate.html", {"email": pending.user.email})
+    try:
+        user = services.activate_registration(
+            pending, actor=_user(request) if request.user.is_authenticated else None, token=token
+        )
+    except DomainError as exc:
+        return _activation_unusable(request, exc.message)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, _("Thank you, your address is confirmed. Welcome!"))
+    return redirect("portal:home")
+
+
+def _activation_unusable(request: HttpRequest, reason: str) -> HttpResponse:
+    return render(request, "portal/activation_invalid.html", {"reason": reason}, status=410)
+
+
 @customer_required
 def invitations(request: HttpRequest) -> HttpResponse:
-    """Organisation managers invite colleagues whose addresses are outside the portal domains."""
+    """Organisation managers invite colleagues whose addresses are outside the portal domains;
+    the invitation goes to the colleague by mail."""
     user = _user(request)
     if not user.is_org_manager or user.organisation is None:
         return redirect("portal:home")
     form = InvitationForm(request.POST or None)
-    link = ""
     if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
         try:
-            _invitation, raw = services.create_invitation(
-                user.organisation, actor=user, email=form.cleaned_data["email"]
+            services.create_invitation(
+                user.organisation, actor=user, email=email, site_url=_site_url(request)
             )
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            link = request.build_absolute_uri(reverse("portal:register_invited", args=[raw]))
-            form = InvitationForm()
+            messages.success(request, _("We sent the invitation to %(email)s.") % {"email": email})
+            return redirect("portal:invitations")
     return render(
         request,
         "portal/invitations.html",
         {
             "form": form,
-            "link": link,
+            "days": services.INVITATION_DAYS,
             "invitations": selectors.organisation_invitations(user),
             "nav": "invite",
         },
+        status=400 if form.is_bound and form.errors else 200,
     )
 
 
@@ -340,14 +391,10 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
 # --- Public forms ---------------------------------------------------------------------------
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
-
-
 def _over_rate_limit(request: HttpRequest, scope: str) -> bool:
     """Count this submission against the client's address; True once it is over the limit."""
-    limit, window = getattr(settings, "TIERDESK_PORTAL_FORM_RATE", (5, 600))
-    key = f"portal:rate:{scope}:{_client_ip(request)}"
+    limit, window = settings.TIERDESK_PORTAL_FORM_RATE
+    key = f"portal:rate:{scope}:{client_ip(request)}"
     cache.add(key, 0, timeout=window)
     try:
         count = cache.incr(key)
@@ -357,79 +404,60 @@ def _over_rate_limit(request: HttpRequest, scope: str) -> bool:
     return bool(count > limit)
 
 
-def _public_form(
-    request: HttpRequest,
-    *,
-    form_class: type[HoneypotForm],
-    template: str,
-    scope: str,
-    submit: Callable[[dict[str, Any]], Ticket],
-) -> HttpResponse:
-    if request.method != "POST":
-        return render(request, template, {"form": form_class()})
-    if _over_rate_limit(request, scope):
-        return render(
-            request,
-            template,
-            {
-                "form": form_class(),
-                "refused": _(
-                    "Too many requests were sent from your address. Please wait ten minutes, "
-                    "or call the service desk."
-                ),
-            },
-            status=429,
-        )
-    form = form_class(request.POST)
-    if form.is_spam():
-        # Pretend success so a bot learns nothing; nothing is created.
-        return render(request, template, {"done": True, "number": ""})
-    if form.is_valid():
-        try:
-            ticket = submit(form.cleaned_data)
-        except DomainError as exc:
-            add_domain_error(form, exc)
-        else:
-            return render(request, template, {"done": True, "number": ticket.number})
-    return render(request, template, {"form": form}, status=400)
+def _rate_limit_message() -> str:
+    minutes = max(1, -(-settings.TIERDESK_PORTAL_FORM_RATE[1] // 60))  # the window, rounded up
+    return ngettext(
+        "Too many requests were sent from your address. Please wait %(minutes)d minute, "
+        "or call the service desk.",
+        "Too many requests were sent from your address. Please wait %(minutes)d minutes, "
+        "or call the service desk.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
-# The public forms are embedded in clients' intranets (an iframe on another site), so they
-# allow framing and skip CSRF: there is no session or account behind them to protect, a
-# forged submission can do nothing a direct one cannot. Spam is held off by the honeypot
-# field and the per-address rate limit instead.
-@csrf_exempt
-@xframe_options_exempt
-def web_form(request: HttpRequest) -> HttpResponse:
-    def submit(data: dict[str, Any]) -> Ticket:
-        return services.submit_web_form(
-            actor=None,
-            name=data["name"],
-            email=data["email"],
-            phone=data["phone"],
-            subject=data["subject"],
-            description=data["description"],
-        )
+def _public_form_view(
+    *, form_class: type[HoneypotForm], template: str, scope: str, service: Callable[..., Ticket]
+) -> View:
+    """The view of one public form: the form, the honeypot, the rate limit per client address
+    (``scope`` keeps each form's count apart), then ``service`` with the form's fields.
 
-    return _public_form(
-        request, form_class=WebRequestForm, template="portal/web_form.html", scope="form", submit=submit
-    )
+    The public forms are embedded in clients' intranets (an iframe on another site), so they
+    allow framing and skip CSRF: there is no session or account behind them to protect, and a
+    forged submission can do nothing a direct one cannot. For the same reason the service gets
+    ``actor=None`` even when someone happens to be signed in: a cross-site post must never act
+    as him. Spam is held off by the honeypot field and the rate limit instead.
+    """
+
+    @csrf_exempt
+    @xframe_options_exempt
+    def view(request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return render(request, template, {"form": form_class()})
+        if _over_rate_limit(request, scope):
+            context = {"form": form_class(), "refused": _rate_limit_message()}
+            return render(request, template, context, status=429)
+        form = form_class(request.POST)
+        if form.is_spam():
+            # Pretend success so a bot learns nothing; nothing is created.
+            return render(request, template, {"done": True, "number": ""})
+        if form.is_valid():
+            try:
+                ticket = service(actor=None, **form.payload())
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                return render(request, template, {"done": True, "number": ticket.number})
+        return render(request, template, {"form": form}, status=400)
+
+    return view
 
 
-# Same reasoning as the web form: embeddable, no session to protect; honeypot + rate limit.
-@csrf_exempt
-@xframe_options_exempt
-def callback(request: HttpRequest) -> HttpResponse:
-    def submit(data: dict[str, Any]) -> Ticket:
-        return services.request_callback(
-            actor=None,
-            name=data["name"],
-            phone=data["phone"],
-            email=data["email"],
-            about=data["about"],
-            convenient_time=data["convenient_time"],
-        )
-
-    return _public_form(
-        request, form_class=CallbackForm, template="portal/callback.html", scope="callback", submit=submit
-    )
+web_form = _public_form_view(
+    form_class=WebRequestForm, template="portal/web_form.html", scope="form", service=services.submit_web_form
+)
+callback = _public_form_view(
+    form_class=CallbackForm,
+    template="portal/callback.html",
+    scope="callback",
+    service=services.request_callback,
+)

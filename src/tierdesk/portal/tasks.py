@@ -1,0 +1,19 @@
+"""Background tasks of the customer portal: sending its mails (confirmation links, invitations)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.mail import send_mail
+
+
+# OSError covers smtplib's errors and refused connections: the mail server may be back soon.
+@shared_task(
+    name="tierdesk.portal.send_mail",
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def send_portal_mail(to: str, subject: str, body: str) -> None:
+    """Send one plain-text mail from ``DEFAULT_FROM_EMAIL`` (``TIERDESK_FROM_EMAIL``)."""
+    send_mail(subject, body, None, [to])
