@@ -18,6 +18,7 @@ from tierdesk.workspace.models import SavedView
 
 pytestmark = pytest.mark.django_db
 QUEUE = reverse("workspace:queue")
+COUNTS = reverse("workspace:queue_counts")
 
 
 def numbers(response: Any) -> list[str]:
@@ -51,7 +52,7 @@ def test_tabs_count_open_tickets(client: Client, world: World) -> None:
     escalated = world.ticket()
     services.escalate_ticket(escalated, to_line=world.lines["L2"], actor=world.l1, reason="needs L2")
     client.force_login(world.l1)
-    response = client.get(QUEUE)
+    response = client.get(COUNTS)
     counts = {t["key"]: t["count"] for t in response.context["tabs"]}
     # l1 sees L1 tickets of both orgs: mine, the org_b one, the cancelled one (not counted).
     assert counts == {"mine": 1, "team": 1, "line": 2, "unassigned": 1, "all": 2}
@@ -99,6 +100,30 @@ def test_htmx_poll_returns_rows_only(client: Client, world: World) -> None:
     response = client.get(QUEUE, headers={"HX-Request": "true"})
     body = response.content.decode()
     assert t.number in body and "<html" not in body and "<tr" in body
+
+
+def test_the_page_loads_its_counts_afterwards_and_they_keep_the_filters(client: Client, world: World) -> None:
+    """The queue page shows the tabs at once and fetches their counts with HTMX; the counts view
+    renders the same tabs (links keep the filters, the current tab stays marked) with numbers."""
+    world.ticket()
+    client.force_login(world.l1)
+    page = client.get(QUEUE, {"tab": "line", "priority": "3"}).content.decode()
+    assert 'class="badge">' not in page.split('id="queue-tabs"')[1].split("</ul>")[0]
+    counts_url = re.search(r'id="queue-tabs"[^>]*hx-get="([^"]+)"', page)
+    assert counts_url is not None and 'hx-trigger="load, every 30s"' in page
+    fragment = client.get(counts_url.group(1).replace("&amp;", "&"))
+    assert fragment.status_code == 200
+    html = fragment.content.decode()
+    assert 'hx-trigger="every 30s"' in html  # refreshes itself, no second "load"
+    assert re.search(r'href="\?[^"]*tab=line[^"]*" aria-current="page"', html)
+    assert "priority=3" in html
+    assert {t["key"]: t["count"] for t in fragment.context["tabs"]}["all"] == 1
+
+
+def test_counts_are_for_staff_only(client: Client, world: World) -> None:
+    assert client.get(reverse("workspace:queue_counts")).status_code == 302
+    client.force_login(world.customer_a)
+    assert client.get(reverse("workspace:queue_counts")).status_code == 404
 
 
 def test_queue_query_count_is_bounded(

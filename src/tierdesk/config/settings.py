@@ -111,6 +111,8 @@ TEMPLATES = [
         },
     },
 ]
+# Selects are rendered in Python (same markup, ~40x faster than an include per option).
+FORM_RENDERER = "tierdesk.common.forms.FormRenderer"
 
 # --- Database -------------------------------------------------------------------------------
 # SQLite by default (WAL, IMMEDIATE transactions so that the web server and the worker queue
@@ -134,6 +136,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
     # queries; the pool also bounds the connections of a server's threads.
     # Django requires CONN_MAX_AGE = 0 with a pool; the pool keeps the connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # .iterator() (e.g. the options of every select on a page) would otherwise DECLARE, FETCH
+    # and CLOSE a server-side cursor: three round trips for a handful of rows.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("TIERDESK_DB_POOL_MIN", default=2),
         "max_size": env.int("TIERDESK_DB_POOL_MAX", default=10),

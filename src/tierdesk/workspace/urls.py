@@ -6,6 +6,7 @@ app_name = "workspace"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("counts/", views.queue_counts, name="queue_counts"),
     path("bulk/", views.bulk, name="bulk"),
     path("views/", views.save_view, name="save_view"),
     path("views/<int:pk>/delete/", views.delete_view, name="delete_view"),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import diff
@@ -289,9 +290,12 @@ def _ensure_within_reopen_window(ticket: Ticket) -> None:
     days = DeskSettings.load().reopen_window_days
     if ticket.resolved_at is None or timezone.now() - ticket.resolved_at > timedelta(days=days):
         raise DomainError(
-            _(
+            ngettext(
+                "This request was resolved more than %(days)d day ago and can no longer be reopened; "
+                "please open a new request.",
                 "This request was resolved more than %(days)d days ago and can no longer be reopened; "
-                "please open a new request."
+                "please open a new request.",
+                days,
             )
             % {"days": days},
             code="reopen_window_passed",

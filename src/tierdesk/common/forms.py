@@ -1,0 +1,61 @@
+"""Form rendering shared by every app.
+
+Django renders each ``<option>`` of a select through its own template include. The workspace's
+queue page has a dozen selects (organisations, agents, categories, teams...) with ~400 options
+in all, and rendering them that way took more than half of the page's time (~60 ms of ~100 ms
+at 1M tickets). ``FormRenderer`` builds exactly the same markup for the stock select templates
+in Python and leaves every other template to Django.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.forms.renderers import DjangoTemplates
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
+
+SELECT_TEMPLATE = "django/forms/widgets/select.html"
+OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """django/forms/widgets/attrs.html: ``False`` drops the attribute, ``True`` writes it bare."""
+    parts = []
+    for name, value in attrs.items():
+        if value is True:
+            parts.append(f" {conditional_escape(name)}")
+        elif value is not False:
+            parts.append(f' {conditional_escape(name)}="{conditional_escape(str(value))}"')
+    return "".join(parts)
+
+
+def render_select(widget: dict[str, Any]) -> SafeString | None:
+    """django/forms/widgets/select.html for ``widget`` (a widget's template context), or ``None``
+    when an option uses a template of its own (then Django renders it)."""
+    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
+        for option in options:
+            if option["template_name"] != OPTION_TEMPLATE:
+                return None
+            parts.append(
+                f'\n  <option value="{conditional_escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
+                f"{conditional_escape(option['label'])}</option>\n"
+            )
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped
+
+
+class FormRenderer(DjangoTemplates):
+    """Django's template renderer, with selects built in Python (see the module docstring)."""
+
+    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        if template_name == SELECT_TEMPLATE:
+            html = render_select(context["widget"])
+            if html is not None:
+                return html
+        return super().render(template_name, context, request)
