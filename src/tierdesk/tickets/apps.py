@@ -15,16 +15,18 @@ class TicketsConfig(AppConfig):
         # configuration and agent scopes; other processes follow within
         # selectors.DESK_CONFIG_TTL_SECONDS. This is cache upkeep, not audit: audit is explicit
         # in the services.
+        from django.db.models import Model
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine, Team
         from tierdesk.tickets.selectors import forget_agent_scopes, forget_desk_config
 
-        for model in (SupportLine, PriorityMatrixEntry):
-            for signal in (post_save, post_delete):
+        config_models: tuple[type[Model], ...] = (SupportLine, PriorityMatrixEntry)
+        scope_models: tuple[type[Model], ...] = (SupportLine, Team)
+        for signal in (post_save, post_delete):
+            for model in config_models:
                 signal.connect(forget_desk_config, sender=model, dispatch_uid=f"desk-config-{model.__name__}")
-        for model in (SupportLine, Team):
-            for signal in (post_save, post_delete):
+            for model in scope_models:
                 signal.connect(forget_agent_scopes, sender=model, dispatch_uid=f"scopes-{model.__name__}")
         for through in (Team.members.through, Team.organisations.through):
             uid = f"scopes-{through.__name__}"
