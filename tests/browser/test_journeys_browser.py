@@ -1,15 +1,23 @@
-"""The main journeys of issue 3 in real Chromium against a live server: a customer registers and
-asks for help with an attachment, L1 takes, answers and escalates, L3 cannot answer the customer,
-the customer sees the answer (never the internal note) and rates it, the public web form files a
-ticket, and another organisation's customer gets a 404 for the ticket's URL."""
+"""The main journeys of issue 3 in real Chromium against a live server: a customer registers,
+confirms his address with the mailed link and asks for help with an attachment, L1 takes,
+answers and escalates, L3 cannot answer the customer, the customer sees the answer (never the
+internal note) and rates it, the public web form files a ticket, and another organisation's
+customer gets a 404 for the ticket's URL."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from django.core import mail
+
 from tests.browser.conftest import BROWSER
 from tests.factories import World
+from tierdesk.accounts.models import User
+from tierdesk.config.celery import app as celery_app
 from tierdesk.tickets import services
 from tierdesk.tickets.choices import Channel, Status
 from tierdesk.tickets.models import SupportLine, Ticket
@@ -17,12 +25,24 @@ from tierdesk.tickets.models import SupportLine, Ticket
 pytestmark = BROWSER
 
 
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks (the portal's mails) run at once in this process, where the live server's
+    thread sends them into Django's locmem outbox, instead of going to a broker."""
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
+
+
 def action_form(page: Any, action: str) -> Any:
     return page.locator(f"form[action$='/do/{action}/']")
 
 
-def test_request_from_registration_to_rating(bworld: World, browser: Any, tmp_path: Path) -> None:
-    # A new colleague at Alpha registers with his work address and asks for help.
+def test_request_from_registration_to_rating(
+    bworld: World, browser: Any, live_server: Any, eager_tasks: None, tmp_path: Path
+) -> None:
+    # A new colleague at Alpha registers with his work address ...
     customer = browser()
     page = customer.page
     page.goto("/portal/register/")
@@ -32,7 +52,27 @@ def test_request_from_registration_to_rating(bworld: World, browser: Any, tmp_pa
     page.locator("input[name=password]").fill("a-long-passphrase-42")
     page.locator("input[name=password2]").fill("a-long-passphrase-42")
     page.get_by_role("button", name="Register").click()
-    page.wait_for_url("**/portal/")
+    page.wait_for_url(f"{live_server.url}/portal/register/sent/")
+    assert page.get_by_role("heading", name="Check your mail").is_visible()
+    assert page.get_by_text("We sent a confirmation link to dana@alpha.test").is_visible()
+    assert not User.objects.get(email="dana@alpha.test").is_active
+    # Until he confirms the address the portal is closed to him (sign-in page; the URL of which
+    # also ends in /portal/, in its ``next``, hence the exact URLs below).
+    page.goto("/portal/")
+    assert page.url.startswith(f"{live_server.url}/login/")
+
+    # ... finds the link in his mail, opens it and confirms with one click ...
+    [message] = mail.outbox
+    assert message.to == ["dana@alpha.test"]
+    [link] = re.findall(r"https?://\S+/portal/activate/\S+", str(message.body))
+    assert link.startswith(live_server.url)
+    page.goto(link)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    page.wait_for_url(f"{live_server.url}/portal/")
+    assert page.get_by_text("Thank you, your address is confirmed. Welcome!").is_visible()
+    assert User.objects.get(email="dana@alpha.test").is_active
+
+    # ... and asks for help.
     page.get_by_role("link", name="New request").first.click()
     page.get_by_label("Subject").fill("Printer prints blank pages")
     page.get_by_label("Description").fill("Since this morning, 3rd floor.")

@@ -27,18 +27,23 @@ class LoginView(auth_views.LoginView):
 
 class SimplePage(ContextMixin):
     """The one-panel page of every password step (``accounts/simple_form.html``): a heading,
-    optionally a sentence, the step's form with its button, and a link onwards."""
+    optionally a sentence and a note below it (with a link of its own), the step's form with its
+    button, and a link onwards."""
 
     template_name: str | None = "accounts/simple_form.html"
     heading: StrOrPromise = ""
     intro: StrOrPromise = ""
+    note: StrOrPromise = ""
+    note_link: tuple[str, StrOrPromise] | None = None  # (URL name, text)
     submit: StrOrPromise = ""
     link: tuple[str, StrOrPromise] | None = None  # (URL name, text)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        page = {"heading": self.heading, "intro": self.intro, "submit": self.submit}
+        page = {"heading": self.heading, "intro": self.intro, "note": self.note, "submit": self.submit}
         if self.link is not None:
             page |= {"link_url": reverse(self.link[0]), "link_text": self.link[1]}
+        if self.note_link is not None:
+            page |= {"note_url": reverse(self.note_link[0]), "note_link_text": self.note_link[1]}
         return super().get_context_data(**kwargs) | page
 
 
@@ -69,6 +74,13 @@ class PasswordResetView(SimplePage, auth_views.PasswordResetView):
 class PasswordResetDoneView(SimplePage, auth_views.PasswordResetDoneView):
     heading = _("Check your mail")
     intro = _("If an account uses that address, a link to choose a new password is on its way.")
+    # Contacts the desk created from a call or a mail have no password, and Django mails them
+    # no reset link; registering with the address is how they get their account.
+    note = _(
+        "Never chose a password because you only reached us by phone, e-mail or the web form? "
+        "Then register on the portal with the same address instead:"
+    )
+    note_link = ("portal:register", _("Create your account"))
     link = ("accounts:login", _("Back to sign-in"))
 
 

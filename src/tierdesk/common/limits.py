@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from tierdesk.common.errors import DomainError
 
@@ -21,8 +22,14 @@ def clean_text(value: str | None, *, field: str, max_chars: int, required: bool 
     if required and not text:
         raise DomainError(_("%(field)s must not be empty.") % {"field": field}, field=field, code="required")
     if len(text) > max_chars:
+        # The noun goes with the length (its plural form depends on it); the limit stands bare,
+        # so one ngettext serves both numbers in every language.
         raise DomainError(
-            _("%(field)s is too long: %(length)d characters, at most %(limit)d are allowed.")
+            ngettext(
+                "%(field)s is too long: %(length)d character, at most %(limit)d are allowed.",
+                "%(field)s is too long: %(length)d characters, at most %(limit)d are allowed.",
+                len(text),
+            )
             % {"field": field, "length": len(text), "limit": max_chars},
             field=field,
             code="too_long",

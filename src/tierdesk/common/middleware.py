@@ -48,6 +48,7 @@ class RequestGuardMiddleware:
         from django.conf import settings
         from django.http import JsonResponse
         from django.utils.translation import gettext as _
+        from django.utils.translation import ngettext
 
         limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES + 1024 * 1024
         try:
@@ -61,7 +62,13 @@ class RequestGuardMiddleware:
         if length > limit:
             return JsonResponse(
                 {
-                    "detail": _("The request is %(size)d bytes; at most %(limit)d bytes are accepted.")
+                    # One number takes the noun (its plural form depends on it), the other
+                    # stands bare, so one ngettext fits both in every language.
+                    "detail": ngettext(
+                        "The request is too large: %(size)d byte, at most %(limit)d are accepted.",
+                        "The request is too large: %(size)d bytes, at most %(limit)d are accepted.",
+                        length,
+                    )
                     % {"size": length, "limit": limit},
                     "code": "too_large",
                 },

@@ -6,6 +6,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 
@@ -85,13 +86,16 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def on_body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     from django.conf import settings
 
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return api.create_response(
         request,
         {
-            "detail": _(
-                "The request body is larger than %(limit)d bytes; send less data or upload files separately."
+            "detail": ngettext(
+                "The request body is larger than %(limit)d byte; send less data or upload files separately.",
+                "The request body is larger than %(limit)d bytes; send less data or upload files separately.",
+                limit,
             )
-            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+            % {"limit": limit},
             "code": "too_large",
         },
         status=413,

@@ -107,3 +107,45 @@ class PendingRegistration(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.confirmed_at is None
+
+
+class AccountClaim(models.Model):
+    """A contact's request, made on the registration form, to take over the account the desk
+    already keeps for him.
+
+    Contacts created from a call, a mail or the public web form are active but have no
+    password: they cannot sign in, and password reset ignores them. Registering with such an
+    address keeps here what the person chose (the password's hash, his name and phone) and
+    mails a link to the address; only following it sets the password on the contact
+    (``confirmed_at``). Until then the contact is untouched and stays a requester like any
+    other. ``organisation`` is the one the registration was made for (by domain or invitation):
+    the link confirms nothing once the contact belongs elsewhere. ``last_sent_at`` keeps the
+    resending of links to one address slow, as for ``PendingRegistration``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("person"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    organisation = models.ForeignKey(
+        "orgs.Organisation", verbose_name=_("organisation"), on_delete=models.CASCADE, related_name="+"
+    )
+    # A hash made by Django's password hashers, never the password itself.
+    password = models.CharField(_("chosen password"), max_length=128)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    created_at = models.DateTimeField(_("claimed at"), default=timezone.now)
+    last_sent_at = models.DateTimeField(_("link last sent at"), default=timezone.now)
+    times_sent = models.PositiveIntegerField(_("links sent"), default=1)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account claim")
+        verbose_name_plural = _("account claims")
+
+    def __str__(self) -> str:
+        return str(self.user_id)

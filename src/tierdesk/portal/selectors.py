@@ -15,8 +15,8 @@ from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
 from tierdesk.common.pagination import Page
 from tierdesk.orgs.models import Organisation
-from tierdesk.portal.models import Invitation, PendingRegistration, hash_invitation_token
-from tierdesk.portal.tokens import activation_tokens
+from tierdesk.portal.models import AccountClaim, Invitation, PendingRegistration, hash_invitation_token
+from tierdesk.portal.tokens import activation_tokens, claim_tokens
 from tierdesk.tickets.choices import EntryKind, Status
 from tierdesk.tickets.models import Attachment, Category, Ticket, TicketEntry
 from tierdesk.tickets.selectors import TicketFilters, ticket_page
@@ -166,14 +166,22 @@ def pending_registration(user: User) -> PendingRegistration | None:
     return PendingRegistration.objects.filter(user=user, confirmed_at__isnull=True).first()
 
 
-def find_pending_registration(uidb64: str) -> PendingRegistration | None:
-    """The registration a confirmation link names (by the person's id in base64), or ``None``.
-    Whether the link's token is good is for ``activate_registration`` to decide."""
+def _user_id(uidb64: str) -> int | None:
+    """The person's id a confirmation link carries (in base64), or ``None`` when it is no id."""
     try:
         user_id = int(force_str(urlsafe_base64_decode(uidb64)))
     except (ValueError, TypeError, OverflowError):
         return None
     if not 0 < user_id < 2**63:  # beyond a database integer: no such row, and no query
+        return None
+    return user_id
+
+
+def find_pending_registration(uidb64: str) -> PendingRegistration | None:
+    """The registration a confirmation link names (by the person's id in base64), or ``None``.
+    Whether the link's token is good is for ``activate_registration`` to decide."""
+    user_id = _user_id(uidb64)
+    if user_id is None:
         return None
     return PendingRegistration.objects.select_related("user__organisation").filter(user_id=user_id).first()
 
@@ -189,6 +197,48 @@ def activation_link_is_valid(pending: PendingRegistration, token: str) -> bool:
         and organisation is not None
         and organisation.is_active
         and activation_tokens.check_token(user, token)
+    )
+
+
+def may_claim(user: User, organisation: Organisation) -> bool:
+    """Whether ``user`` is a contact the desk created without a password (from a call, a mail,
+    the web form) who may take the account over by registering as a contact of
+    ``organisation`` (the one his address's domain or his invitation names).
+
+    Never someone with a password (he signs in, or resets it), an account an administrator
+    switched off, staff, or a contact of another organisation: an address of one client's
+    domain does not open the account of another client's contact.
+    """
+    return bool(
+        user.is_active
+        and user.is_customer
+        and not user.has_usable_password()
+        and user.organisation_id == organisation.pk
+        and organisation.is_active
+        and not organisation.is_provider
+    )
+
+
+def find_claim(uidb64: str) -> AccountClaim | None:
+    """The account claim a confirmation link names (by the person's id in base64), or ``None``.
+    Whether it can still be confirmed is ``claim_link_is_valid``'s question."""
+    user_id = _user_id(uidb64)
+    if user_id is None:
+        return None
+    return (
+        AccountClaim.objects.select_related("user__organisation", "organisation")
+        .filter(user_id=user_id)
+        .first()
+    )
+
+
+def claim_link_is_valid(claim: AccountClaim, token: str) -> bool:
+    """Whether a claim's confirmation link can still set the chosen password: not confirmed yet,
+    the contact still claimable for the claim's organisation, the token genuine and unexpired."""
+    return (
+        claim.confirmed_at is None
+        and may_claim(claim.user, claim.organisation)
+        and claim_tokens.check_claim_token(claim, token)
     )
 
 

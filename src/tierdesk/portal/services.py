@@ -1,5 +1,6 @@
-"""Writes of the customer portal: invitations, self-registration, requests with files and the
-public web forms. Each runs in one transaction and is audited; failures change nothing."""
+"""Writes of the customer portal: invitations, self-registration (and contacts claiming the
+account the desk keeps for them), requests with files and the public web forms. Each runs in one
+transaction and is audited; failures change nothing."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -21,6 +23,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from tierdesk.accounts.models import User
 from tierdesk.accounts.services import save_user, update_user
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import record_event
@@ -29,25 +32,25 @@ from tierdesk.common.limits import BODY_MAX_CHARS, SUBJECT_MAX_CHARS, clean_text
 from tierdesk.orgs.models import Organisation
 from tierdesk.orgs.services import create_contact
 from tierdesk.portal.mail import queue_mail
-from tierdesk.portal.models import Invitation, PendingRegistration, hash_invitation_token
+from tierdesk.portal.models import AccountClaim, Invitation, PendingRegistration, hash_invitation_token
 from tierdesk.portal.selectors import (
     activation_link_is_valid,
+    claim_link_is_valid,
     find_contact,
     find_invitation,
+    may_claim,
     organisation_for_email,
     pending_registration,
 )
-from tierdesk.portal.tokens import activation_tokens
+from tierdesk.portal.tokens import activation_tokens, claim_tokens
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.choices import Channel
 from tierdesk.tickets.models import Category, Ticket, TicketEntry
 
-if TYPE_CHECKING:
-    from tierdesk.accounts.models import User
-
 INVITATION_DAYS = 7
 MAX_FILES = 10
-# Registering an unconfirmed address again mails a new link at most this often.
+# Registering an unconfirmed address (or claiming an account) again mails a new link at most
+# this often.
 ACTIVATION_RESEND_INTERVAL = timedelta(minutes=2)
 # One answer for forged, expired and used confirmation links: a guessed link learns nothing.
 ACTIVATION_LINK_UNUSABLE = gettext_lazy(
@@ -87,7 +90,10 @@ def create_invitation(
         raise NotPermitted(_("Only your organisation's manager can invite people."))
     if organisation.is_provider or not organisation.is_active:
         raise DomainError(_("Invitations are for active client organisations."), field="organisation")
-    if find_contact(email) is not None:
+    existing = find_contact(email)
+    # A contact the desk keeps without a password may be invited: registering through the
+    # invitation then gives him his account (see ``register_customer``).
+    if existing is not None and not may_claim(existing, organisation):
         raise DomainError(
             _("A person with the e-mail %(email)s already has an account.") % {"email": email}, field="email"
         )
@@ -126,8 +132,6 @@ def _absolute(site_url: str, path: str) -> str:
 
 
 def _check_password(password: str, *, email: str, first_name: str, last_name: str) -> None:
-    from tierdesk.accounts.models import User
-
     # An unsaved person, so the similarity validator can compare the password with his details.
     candidate = User(username=email.lower(), email=email, first_name=first_name, last_name=last_name)
     try:
@@ -138,16 +142,15 @@ def _check_password(password: str, *, email: str, first_name: str, last_name: st
 
 @dataclass(frozen=True)
 class Registration:
-    """What a registration did. ``user`` is active when an invitation (which came by mail)
-    vouched for the address; otherwise he waits for the confirmation link, which was mailed
-    now, or, when ``link_sent`` is false, a few minutes ago and not again."""
+    """What a registration did. ``confirmed`` when an invitation (which came by mail) vouched
+    for the address: ``user`` may sign in now. Otherwise the confirmation link was mailed now,
+    or, when ``link_sent`` is false, a few minutes ago and not again; until it is followed a new
+    ``user`` is inactive, and a contact claiming his account is left as he was (still active,
+    still without a password), so ``user.is_active`` says nothing about the registration."""
 
     user: User
+    confirmed: bool = False
     link_sent: bool = False
-
-    @property
-    def confirmed(self) -> bool:
-        return bool(self.user.is_active)
 
 
 @transaction.atomic
@@ -171,6 +174,13 @@ def register_customer(
     ``activate_registration``); registering the same address again before that mails a new
     link (at most one per ``ACTIVATION_RESEND_INTERVAL``) and takes the new details and
     password, so whoever holds the mailbox decides, instead of creating a second account.
+
+    The address may belong to a contact the desk created without a password (from a call, a
+    mail, the web form) who now wants to use the portal: if ``may_claim`` lets him, the
+    registration becomes a claim of that account. By invitation it is taken over at once; by
+    domain the chosen password waits in an ``AccountClaim`` and a link is mailed (see
+    ``confirm_claim``), and nothing about the contact changes before it is followed. Anyone
+    else with the address gets "already exists" (with a password, he can reset it).
     """
     email = clean_text(email, field="email", max_chars=254)
     if invitation_token is not None:
@@ -182,7 +192,7 @@ def register_customer(
             last_name=last_name,
             phone=phone,
         )
-        return Registration(user=user)
+        return Registration(user=user, confirmed=True)
     organisation = organisation_for_email(email)
     if organisation is None:
         raise DomainError(
@@ -196,16 +206,26 @@ def register_customer(
     existing = find_contact(email)
     if existing is not None:
         pending = pending_registration(existing)
-        if pending is None:
-            raise _exists_error()
-        return _register_again(
-            pending,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-            phone=phone,
-            site_url=site_url,
-        )
+        if pending is not None:
+            return _register_again(
+                pending,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                phone=phone,
+                site_url=site_url,
+            )
+        if may_claim(existing, organisation):
+            return _claim_account(
+                existing,
+                organisation=organisation,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                phone=phone,
+                site_url=site_url,
+            )
+        raise _exists_error(existing)
     _check_password(password, email=email, first_name=first_name, last_name=last_name)
     user = create_contact(
         organisation,
@@ -223,15 +243,20 @@ def register_customer(
     return Registration(user=user, link_sent=True)
 
 
-def _exists_error() -> DomainError:
-    return DomainError(
-        _(
+def _exists_error(existing: User) -> DomainError:
+    if existing.has_usable_password():
+        message = _(
             "An account with this e-mail address already exists. Sign in, or reset your "
             "password if you do not know it."
-        ),
-        field="email",
-        code="exists",
-    )
+        )
+    else:
+        # Switched off by an administrator, or a contact of another organisation: a password
+        # reset would not help him (Django mails none to an account without a password).
+        message = _(
+            "An account with this e-mail address already exists, but it cannot be opened here. "
+            "Please contact the service desk."
+        )
+    return DomainError(message, field="email", code="exists")
 
 
 def _register_invited(
@@ -252,24 +277,35 @@ def _register_invited(
     organisation = invitation.organisation
     if not organisation.is_active:
         raise DomainError(_("This invitation is no longer valid."), code="invitation_invalid")
-    if find_contact(email) is not None:
-        raise _exists_error()
+    existing = find_contact(email)
+    if existing is not None and not may_claim(existing, organisation):
+        raise _exists_error(existing)
     _check_password(password, email=email, first_name=first_name, last_name=last_name)
-    user = create_contact(
-        organisation,
-        actor=None,
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        phone=phone,
-        password=password,
-    )
+    if existing is not None:
+        # The invitation proves the address as a confirmation link would: his account at once.
+        user = _take_over(
+            existing,
+            password_hash=make_password(password),
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+        )
+    else:
+        user = create_contact(
+            organisation,
+            actor=None,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            password=password,
+        )
     record_event(
         user,
         event_type=EventType.PORTAL_REGISTERED,
         actor=user,
         organisation=organisation,
-        new={"email": email, "invitation": invitation.pk},
+        new={"email": email, "invitation": invitation.pk, "claimed_contact": existing is not None},
     )
     invitation.used_at = timezone.now()
     invitation.used_by = user
@@ -315,12 +351,18 @@ def _register_again(
 
 
 def _mail_activation_link(user: User, *, site_url: str) -> None:
+    token = activation_tokens.make_token(user)
+    _mail_link(user, template="activation", url_name="portal:activate", token=token, site_url=site_url)
+
+
+def _mail_link(user: User, *, template: str, url_name: str, token: str, site_url: str) -> None:
+    """Mail ``user`` the confirmation link ``url_name`` with ``token``, and its lifetime."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    path = reverse("portal:activate", args=[uid, activation_tokens.make_token(user)])
+    path = reverse(url_name, args=[uid, token])
     lifetime = int(settings.PASSWORD_RESET_TIMEOUT)
     queue_mail(
         to=user.email,
-        template="activation",
+        template=template,
         context={
             "name": user.first_name,
             "email": user.email,
@@ -361,6 +403,121 @@ def activate_registration(pending: PendingRegistration, *, actor: User | None, t
         actor=user,
         organisation=user.organisation,
         new={"email": user.email, "invitation": None, "email_confirmed_at": pending.confirmed_at},
+    )
+    return user
+
+
+def _claim_account(
+    contact: User,
+    *,
+    organisation: Organisation,
+    password: str,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    site_url: str,
+) -> Registration:
+    # The contact's row is the lock: two claims of one address at once make one AccountClaim.
+    contact = User.objects.select_for_update().select_related("organisation").get(pk=contact.pk)
+    if not may_claim(contact, organisation):  # changed since it was read, before the lock
+        raise _exists_error(contact)
+    claim = AccountClaim.objects.filter(user=contact).first()
+    now = timezone.now()
+    if (
+        claim is not None
+        and claim.confirmed_at is None
+        and claim.organisation_id == organisation.pk
+        and now - claim.last_sent_at < ACTIVATION_RESEND_INTERVAL
+    ):
+        # Keeps the form from flooding a mailbox; the link sent moments ago still works.
+        return Registration(user=contact, link_sent=False)
+    _check_password(password, email=contact.email, first_name=first_name, last_name=last_name)
+    details = {
+        "organisation": organisation,
+        # Only the hash, made now, as the password field of the contact will hold it.
+        "password": make_password(password),
+        "first_name": clean_text(first_name, field="first_name", max_chars=150, required=False),
+        "last_name": clean_text(last_name, field="last_name", max_chars=150, required=False),
+        "phone": clean_text(phone, field="phone", max_chars=40, required=False),
+    }
+    if claim is None:
+        claim = AccountClaim.objects.create(user=contact, **details)
+    else:
+        # As for registrations, the latest claim wins and voids the links mailed before (the
+        # token covers the chosen password's hash). A claim confirmed long ago (the contact
+        # has since lost his password) starts afresh.
+        for name, value in details.items():
+            setattr(claim, name, value)
+        if claim.confirmed_at is not None:
+            claim.created_at, claim.times_sent = now, 0
+        claim.times_sent += 1
+        claim.last_sent_at = now
+        claim.confirmed_at = None
+        claim.save()
+    _mail_link(
+        contact,
+        template="claim",
+        url_name="portal:claim",
+        token=claim_tokens.make_claim_token(claim),
+        site_url=site_url,
+    )
+    return Registration(user=contact, link_sent=True)
+
+
+def _take_over(contact: User, *, password_hash: str, first_name: str, last_name: str, phone: str) -> User:
+    """Give a contact who had no password the one he chose (already hashed), audited."""
+    contact.password = password_hash
+    # The desk may have his name and phone from a call already; what he typed only fills gaps.
+    filled = {
+        "first_name": clean_text(first_name, field="first_name", max_chars=150, required=False),
+        "last_name": clean_text(last_name, field="last_name", max_chars=150, required=False),
+        "phone": clean_text(phone, field="phone", max_chars=40, required=False),
+    }
+    for name, value in filled.items():
+        if value and not getattr(contact, name):
+            setattr(contact, name, value)
+    return save_user(contact, actor=None)
+
+
+@transaction.atomic
+def confirm_claim(claim: AccountClaim, *, actor: User | None, token: str) -> User:
+    """Confirm a contact's claim of his account with the token of the mailed link: the password
+    he chose when registering becomes his, his name and phone fill what the desk did not know,
+    and the view signs him in; the requests he made by phone, mail or web form are his to see.
+
+    ``actor`` is whoever is signed in while following the link (usually nobody); the audit
+    names the contact, whom the token identifies. A forged, expired or used token, or a contact
+    that can no longer be claimed (given a password, switched off, moved to another
+    organisation), is refused and changes nothing.
+    """
+    claim = (
+        AccountClaim.objects.select_for_update()
+        .select_related("user__organisation", "organisation")
+        .get(pk=claim.pk)
+    )
+    if not claim_link_is_valid(claim, token):
+        raise DomainError(str(ACTIVATION_LINK_UNUSABLE), code="activation_invalid")
+    user = _take_over(
+        claim.user,
+        password_hash=claim.password,
+        first_name=claim.first_name,
+        last_name=claim.last_name,
+        phone=claim.phone,
+    )
+    claim.confirmed_at = timezone.now()
+    claim.password = ""  # now on the account; no second copy of the hash is kept
+    claim.save(update_fields=["confirmed_at", "password"])
+    record_event(
+        user,
+        event_type=EventType.PORTAL_REGISTERED,
+        actor=user,
+        organisation=user.organisation,
+        new={
+            "email": user.email,
+            "invitation": None,
+            "claimed_contact": True,
+            "email_confirmed_at": claim.confirmed_at,
+        },
     )
     return user
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("register/", views.register, name="register"),
     path("register/sent/", views.register_sent, name="register_sent"),
     path("activate/<str:uidb64>/<str:token>/", views.activate, name="activate"),
+    path("claim/<str:uidb64>/<str:token>/", views.claim, name="claim"),
     path("invite/<str:token>/", views.register_invited, name="register_invited"),
     path("invitations/", views.invitations, name="invitations"),
     path("new/", views.new_request, name="new"),

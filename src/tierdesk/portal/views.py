@@ -190,17 +190,38 @@ def register_sent(request: HttpRequest) -> HttpResponse:
 
 
 def activate(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    """The link of the confirmation mail. Opening it asks for one click (a POST) to confirm:
-    mail filters that open every link to scan it must not use up the link or sign in."""
+    """The link of the confirmation mail of a new account."""
     pending = selectors.find_pending_registration(uidb64)
     if pending is None or not selectors.activation_link_is_valid(pending, token):
         return _activation_unusable(request, str(services.ACTIVATION_LINK_UNUSABLE))
+    return _confirm_address(
+        request,
+        email=pending.user.email,
+        confirm=lambda actor: services.activate_registration(pending, actor=actor, token=token),
+    )
+
+
+def claim(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link of the confirmation mail of a contact claiming the account the desk keeps."""
+    account_claim = selectors.find_claim(uidb64)
+    if account_claim is None or not selectors.claim_link_is_valid(account_claim, token):
+        return _activation_unusable(request, str(services.ACTIVATION_LINK_UNUSABLE))
+    return _confirm_address(
+        request,
+        email=account_claim.user.email,
+        confirm=lambda actor: services.confirm_claim(account_claim, actor=actor, token=token),
+    )
+
+
+def _confirm_address(
+    request: HttpRequest, *, email: str, confirm: Callable[[User | None], User]
+) -> HttpResponse:
+    """Opening a confirmation link asks for one click (a POST) to confirm: mail filters that open
+    every link to scan it must not use up the link or sign in. ``confirm`` is the service."""
     if request.method != "POST":
-        return render(request, "portal/activate.html", {"email": pending.user.email})
+        return render(request, "portal/activate.html", {"email": email})
     try:
-        user = services.activate_registration(
-            pending, actor=_user(request) if request.user.is_authenticated else None, token=token
-        )
+        user = confirm(_user(request) if request.user.is_authenticated else None)
     except DomainError as exc:
         return _activation_unusable(request, exc.message)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
