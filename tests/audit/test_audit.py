@@ -72,8 +72,10 @@ class TestTicketServicesAudit:
         services.transition_ticket(
             ticket, to_status=Status.WAITING_CUSTOMER, actor=world.l1, comment="Asked for the log"
         )
-        [event] = _only(since, "ticket.status_changed")
+        # Waiting for the customer stops the SLA clock: audited too.
+        event, paused = _only(since, "ticket.status_changed", "ticket.sla_paused")
         assert (event.old, event.new) == ({"status": "assigned"}, {"status": "waiting_customer"})
+        assert paused.new == {"status": "waiting_customer", "line": ticket.current_line_id}
         assert event.message == "Asked for the log"
         assert event.actor == world.l1
 
@@ -81,7 +83,8 @@ class TestTicketServicesAudit:
         ticket = assigned_ticket(world)
         since = last_audit_id()
         services.transition_ticket(ticket, to_status=Status.RESOLVED, actor=world.l1)
-        [event] = _only(since, "ticket.status_changed")
+        event, met = _only(since, "ticket.status_changed", "ticket.sla_met")  # resolution target met
+        assert met.new["target"] == "resolution"
         ticket.refresh_from_db()
         assert event.new["status"] == "resolved"
         assert event.new["first_contact_resolution"] is True
@@ -132,9 +135,10 @@ class TestTicketServicesAudit:
         reply = services.add_public_reply(ticket, actor=world.l1, body="Hello")
         note = services.add_internal_note(ticket, actor=world.l1, body="Hm")
         att = services.add_attachment(ticket, actor=world.customer_a, file=upload(b"abc"), filename="a.txt")
-        replied, noted, attached = _only(
-            since, "ticket.replied", "ticket.note_added", "ticket.attachment_added"
+        replied, met, noted, attached = _only(
+            since, "ticket.replied", "ticket.sla_met", "ticket.note_added", "ticket.attachment_added"
         )
+        assert met.new["target"] == "first_response"
         assert replied.new["entry"] == reply.pk
         assert noted.new["entry"] == note.pk
         assert attached.new["attachment"] == att.pk
@@ -145,8 +149,9 @@ class TestTicketServicesAudit:
         ticket = assigned_ticket(world)
         since = last_audit_id()
         services.transition_ticket(ticket, to_status=Status.RESOLVED, actor=None)
-        [event] = _only(since, "ticket.status_changed")
+        event, met = _only(since, "ticket.status_changed", "ticket.sla_met")
         assert event.actor is None and event.actor_label == "system"
+        assert met.actor is None and met.actor_label == "system"
 
 
 @pytest.mark.django_db
@@ -347,9 +352,11 @@ def test_ticket_history_is_the_tickets_events_oldest_first(world: World) -> None
         "ticket.status_changed",
         "ticket.assigned",
         "ticket.replied",
+        "ticket.sla_met",  # the first response
         "ticket.status_changed",
         "ticket.escalated",
         "ticket.status_changed",
+        "ticket.sla_met",  # the resolution
     ]
     assert [e.id for e in history] == sorted(e.id for e in history)
     assert all(a.created_at <= b.created_at for a, b in itertools.pairwise(history))

@@ -747,9 +747,10 @@ def test_public_reply_is_audited_and_visible_as_a_public_entry(world: World) -> 
     since = last_audit_id()
     entry = services.add_public_reply(ticket, actor=world.l1, body="  Please restart  ", channel="email")
     assert entry.kind == EntryKind.PUBLIC and entry.body == "Please restart" and entry.channel == "email"
-    [event] = events_since(since)
+    event, met = events_since(since)
     assert event.event_type == "ticket.replied"
     assert event.new == {"entry": entry.pk, "length": len("Please restart")}
+    assert (met.event_type, met.new["target"]) == ("ticket.sla_met", "first_response")  # the SLA's verdict
     assert fresh(ticket).version == 2
 
 
@@ -763,7 +764,8 @@ def test_customer_reply_on_a_waiting_ticket_hands_it_back(
     services.add_public_reply(ticket, actor=world.customer_a, body="Here is the log")
     ticket = fresh(ticket)
     assert ticket.status == expected
-    assert types_since(since) == ["ticket.status_changed", "ticket.replied"]
+    # The customer's answer restarts the SLA clock that waiting for him had stopped.
+    assert types_since(since) == ["ticket.status_changed", "ticket.replied", "ticket.sla_resumed"]
 
 
 def test_staff_reply_does_not_change_a_waiting_ticket(world: World) -> None:

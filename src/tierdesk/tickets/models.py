@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tierdesk.sla.choices import SlaState
 from tierdesk.tickets.choices import (
     OPEN_STATUSES,
     Channel,
@@ -25,6 +26,7 @@ from tierdesk.tickets.choices import (
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
+    from tierdesk.sla.models import SlaPolicy  # noqa: F401  (lets the type checker resolve "sla.SlaPolicy")
 
 
 class SupportLine(models.Model):
@@ -326,6 +328,34 @@ class Ticket(models.Model):
     rating_comment = models.TextField(_("rating comment"), blank=True)
     rated_at = models.DateTimeField(_("rated at"), null=True, blank=True)
 
+    # --- The SLA clock (kept by tierdesk.sla.clock; see its docstring) ---------------------
+    # On the ticket rather than beside it: creation writes them in its one INSERT, and queues
+    # sort and filter by the deadlines through indexes of this table.
+    sla_policy = models.ForeignKey(
+        "sla.SlaPolicy",
+        verbose_name=_("service level"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+    response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    next_response_due_at = models.DateTimeField(_("next response due"), null=True, blank=True)
+    response_sla = models.CharField(
+        _("first response SLA"), max_length=10, choices=SlaState.choices, blank=True, default=""
+    )
+    resolution_sla = models.CharField(
+        _("resolution SLA"), max_length=10, choices=SlaState.choices, blank=True, default=""
+    )
+    next_response_started_at = models.DateTimeField(_("customer waiting since"), null=True, blank=True)
+    next_response_cycle = models.PositiveIntegerField(_("customer replies answered"), default=0)
+    next_response_pause_base = models.PositiveIntegerField(default=0, editable=False)
+    sla_paused_since = models.DateTimeField(_("SLA clock paused since"), null=True, blank=True)
+    sla_paused_seconds = models.PositiveIntegerField(_("SLA clock paused (business seconds)"), default=0)
+    line_entered_at = models.DateTimeField(_("on this line since"), null=True, blank=True)
+    sla_next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = TicketQuerySet.as_manager()
 
     class Meta:
@@ -361,6 +391,19 @@ class Ticket(models.Model):
             models.Index(fields=["priority", "created_at", "id"], name="ticket_priority_idx"),
             models.Index(fields=["created_at", "id"], name="ticket_created_idx"),
             models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),  # "recently changed"
+            # The SLA sweep reads the tickets due for a look, oldest first: its cost follows the
+            # number due, not the number open (closed tickets have no next check).
+            models.Index(
+                fields=["sla_next_check_at", "id"],
+                condition=Q(sla_next_check_at__isnull=False),
+                name="ticket_sla_check_idx",
+            ),
+            # "Due first" queues: open tickets by their resolution deadline.
+            models.Index(
+                fields=["resolution_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="ticket_open_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -112,7 +112,13 @@ def add_public_reply(ticket: Ticket, *, actor: User, body: str, channel: str = "
         actor=actor,
         new={"entry": entry.pk, "length": len(body)},
     )
-    _save(ticket, fields)
+    _save(
+        ticket,
+        fields,
+        actor=actor,
+        staff_replied=actor.is_staff_member,
+        customer_replied=not actor.is_staff_member,
+    )
     return entry
 
 
@@ -130,7 +136,7 @@ def add_internal_note(ticket: Ticket, *, actor: User, body: str) -> TicketEntry:
         actor=actor,
         new={"entry": entry.pk, "length": len(body)},
     )
-    _save(ticket, [])
+    _save(ticket, [], actor=actor)
     return entry
 
 
@@ -210,5 +216,5 @@ def add_attachment(
         actor=actor,
         new={"attachment": attachment.pk, "filename": clean_name, "size": size, "sha256": attachment.sha256},
     )
-    _save(ticket, [])
+    _save(ticket, [], actor=actor)
     return attachment

@@ -20,6 +20,7 @@ from tierdesk.common.limits import (
     SUBJECT_MAX_CHARS,
     clean_text,
 )
+from tierdesk.sla import clock as sla_clock
 from tierdesk.tickets.choices import (
     CUSTOMER_TRANSITIONS,
     OPEN_STATUSES,
@@ -115,7 +116,7 @@ def create_ticket(
         raise DomainError(_("Line %(line)s is not active.") % {"line": line.code}, field="line")
     if team is not None:
         _ensure_team_fits(team, line=line, organisation_id=organisation.pk)
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         type=TicketType(type),
         organisation=organisation,
         requester=requester,
@@ -130,6 +131,8 @@ def create_ticket(
         team=team,
         created_by=actor,
     )
+    sla_clock.start(ticket, now=ticket.created_at)  # deadlines go in with the INSERT
+    ticket.save(force_insert=True)
     _audit(
         ticket,
         EventType.TICKET_CREATED,
@@ -146,6 +149,9 @@ def create_ticket(
             "status": ticket.status,
             "line": line.code,
             "team": team.pk if team else None,
+            "sla_policy": ticket.sla_policy_id,
+            "response_due_at": ticket.response_due_at,
+            "resolution_due_at": ticket.resolution_due_at,
         },
     )
     return ticket
@@ -222,7 +228,7 @@ def update_ticket(
     old, new = diff(before, snapshot())
     if not new:
         return ticket
-    _save(ticket, [("category" if k == "category" else k) for k in new])
+    _save(ticket, list(new), actor=actor)
     _audit(
         ticket,
         EventType.TICKET_UPDATED,
@@ -282,7 +288,7 @@ def transition_ticket(ticket: Ticket, *, to_status: str, actor: User | None, com
             new={"assignee": actor.pk, "team": ticket.team_id},
         )
     fields += _change_status(ticket, to_status, actor=actor, comment=comment)
-    _save(ticket, fields)
+    _save(ticket, fields, actor=actor)
     return ticket
 
 
@@ -342,7 +348,7 @@ def assign_ticket(
         old=old,
         new=new,
     )
-    _save(ticket, fields)
+    _save(ticket, fields, actor=actor)
     return ticket
 
 
@@ -402,7 +408,7 @@ def _move_between_lines(
         message=reason,
     )
     _event_entry(ticket, actor, event, {"from": current.code, "to": to_line.code}, body=reason)
-    _save(ticket, fields)
+    _save(ticket, fields, actor=actor, line_changed=True)
     return ticket
 
 

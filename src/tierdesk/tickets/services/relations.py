@@ -65,7 +65,7 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, actor: User | None, reason: st
     _event_entry(
         ticket, actor, EventType.TICKET_MERGED, {"into": into.pk, "number": into.number}, body=reason
     )
-    _save(ticket, fields)
+    _save(ticket, fields, actor=actor)
     _audit(into, EventType.TICKET_MERGE_RECEIVED, actor=actor, new={"merged": ticket.pk}, message=reason)
     _event_entry(
         into,
@@ -74,7 +74,7 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, actor: User | None, reason: st
         {"from": ticket.pk, "number": ticket.number},
         body=reason,
     )
-    _save(into, [])
+    _save(into, [], actor=actor)
     return ticket
 
 
@@ -133,5 +133,5 @@ def rate_ticket(ticket: Ticket, *, rating: int, actor: User, comment: str = "") 
         new={"rating": rating, "rating_comment": comment},
     )
     _event_entry(ticket, actor, EventType.TICKET_RATED, {"rating": rating}, body=comment)
-    _save(ticket, ["rating", "rating_comment", "rated_at"])
+    _save(ticket, ["rating", "rating_comment", "rated_at"], actor=actor)
     return ticket

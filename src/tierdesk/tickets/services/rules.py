@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.services import record_event
 from tierdesk.common.errors import Conflict, DomainError, NotPermitted
+from tierdesk.sla import clock as sla_clock
 from tierdesk.tickets.choices import (
     TRANSITIONS,
     EntryKind,
@@ -57,10 +58,31 @@ def _ensure_customer_owns(ticket: Ticket, actor: User) -> None:
         raise NotPermitted(_("You can only act on your own requests."))
 
 
-def _save(ticket: Ticket, fields: list[str]) -> None:
+def _save(
+    ticket: Ticket,
+    fields: list[str],
+    *,
+    actor: User | None = None,
+    customer_replied: bool = False,
+    staff_replied: bool = False,
+    line_changed: bool = False,
+) -> None:
+    """Write the changed ``fields`` with the SLA clock brought up to date (pauses, deadlines,
+    verdicts: see tierdesk.sla.clock) in the same UPDATE, and bump the version."""
+    from tierdesk.sla import services as sla_services  # the SLA app builds on tickets
+
     ticket.version += 1
     ticket.updated_at = timezone.now()
-    ticket.save(update_fields=[*fields, "version", "updated_at"])
+    before = {name: getattr(ticket, name) for name in ("sla_paused_since", "sla_paused_seconds")}
+    verdicts = sla_clock.sync(
+        ticket,
+        now=ticket.updated_at,
+        customer_replied=customer_replied,
+        staff_replied=staff_replied,
+        line_changed=line_changed,
+    )
+    ticket.save(update_fields=[*fields, *sla_clock.CLOCK_FIELDS, "version", "updated_at"])
+    sla_services.record_clock_changes(ticket, before=before, verdicts=verdicts, actor=actor)
 
 
 def _audit(
