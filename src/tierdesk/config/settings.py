@@ -193,6 +193,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The SLA sweep every 30 s. `make run` embeds the scheduler in its worker (--beat); production
+# runs one `celery beat` beside the workers (a second scheduler only adds sweeps, which are safe
+# to overlap).
+CELERY_BEAT_SCHEDULE = {"sla-sweep": {"task": "tierdesk.sla.sweep", "schedule": 30.0}}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Outgoing mail --------------------------------------------------------------------------
 # Password resets and invitations. The single-machine default prints mails to the server's log;
