@@ -5,7 +5,7 @@ escalates."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.models import AuditEvent
 from tierdesk.audit.services import _jsonable, diff, record_event
+from tierdesk.common.bulk import update_rows
 from tierdesk.common.context import request_id
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.sla import clock
@@ -46,7 +47,7 @@ from tierdesk.sla.selectors import (
 )
 from tierdesk.sla.tasks import send_sla_notifications
 from tierdesk.tickets.choices import EntryKind
-from tierdesk.tickets.models import Ticket, TicketEntry
+from tierdesk.tickets.models import Team, Ticket, TicketEntry
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
@@ -406,6 +407,9 @@ def sweep_due_tickets(
         fired = set(
             EscalationFiring.objects.filter(ticket__in=tickets).values_list("ticket_id", "rule_id", "cycle")
         )
+        leads = dict(
+            Team.objects.filter(pk__in={t.team_id for t in tickets if t.team_id}).values_list("id", "lead_id")
+        )
         outcomes: list[SlaOutcome] = []
         firings: list[EscalationFiring] = []
         events: list[AuditEvent] = []
@@ -429,17 +433,11 @@ def sweep_due_tickets(
                     firings.append(
                         EscalationFiring(ticket=ticket, rule_id=rule.id, cycle=cycle, fired_at=now)
                     )
-                    data = {
-                        "rule": rule.id,
-                        "target": rule.target,
-                        "percent": rule.percent,
-                        "action": rule.action,
-                    }
-                    events.append(_event(ticket, EventType.TICKET_SLA_WARNING, data))
+                    # The firing row is the record (a warning changes nothing on the ticket).
                     if rule.action == EscalationAction.ESCALATE:
                         escalate.append(ticket)
                     else:
-                        result.notifications.append(_notice(ticket, rule))
+                        result.notifications.append(_notice(ticket, rule, leads))
             if _line_budget_spent(ticket, schedule, now):
                 escalate.append(ticket)
             # The sweep has looked at everything due by now: the next check is ahead.
@@ -452,7 +450,7 @@ def sweep_due_tickets(
         EscalationFiring.objects.bulk_create(firings, ignore_conflicts=True)
         AuditEvent.objects.bulk_create(events)
         TicketEntry.objects.bulk_create(entries)
-        Ticket.objects.bulk_update(tickets, list(SWEEP_FIELDS))
+        update_rows(tickets, SWEEP_FIELDS)
         for ticket in dict.fromkeys(escalate):  # once per ticket, in order
             if _escalate_to_next_line(ticket, actor=actor):
                 result.escalated += 1
@@ -538,14 +536,14 @@ def _entry(ticket: Ticket, event_type: EventType, data: dict[str, Any]) -> Ticke
     )
 
 
-def _notice(ticket: Ticket, rule: RuleView) -> dict[str, Any]:
+def _notice(ticket: Ticket, rule: RuleView, leads: Mapping[int, int | None]) -> dict[str, Any]:
     """Whom to tell about a fired rule: the assignee and his team's lead, or the named person."""
     if rule.action == EscalationAction.NOTIFY_USER:
         recipients = [rule.notify_id]
     else:
         recipients = [ticket.assignee_id]
         if ticket.team_id is not None:
-            recipients.append(_team_lead(ticket.team_id))
+            recipients.append(leads.get(ticket.team_id))
     return {
         "ticket": ticket.pk,
         "rule": rule.id,
@@ -553,9 +551,3 @@ def _notice(ticket: Ticket, rule: RuleView) -> dict[str, Any]:
         "percent": rule.percent,
         "recipients": sorted({pk for pk in recipients if pk is not None}),
     }
-
-
-def _team_lead(team_id: int) -> int | None:
-    from tierdesk.tickets.models import Team
-
-    return Team.objects.filter(pk=team_id).values_list("lead_id", flat=True).first()
