@@ -13,6 +13,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("tierdesk.accounts.urls")),
     path("desk/", include("tierdesk.workspace.urls")),
+    path("desk/reports/", include("tierdesk.sla.urls")),
     path("portal/", include("tierdesk.portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
