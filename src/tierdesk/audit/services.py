@@ -72,3 +72,65 @@ def record_event(
         message=message,
         request_id=request_id.get(),
     )
+
+
+# --- Configuration rows (lines, teams, calendars, service levels, ...) ---------------------------
+
+
+def config_snapshot(obj: models.Model) -> dict[str, Any]:
+    """What the audit trail keeps of a configuration row: its ``audit_snapshot()`` if it has
+    one, else its columns."""
+    snapshot = getattr(obj, "audit_snapshot", None)
+    if snapshot is not None:
+        return dict(snapshot())
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+
+
+def stored_snapshot(obj: models.Model, *, lock: bool = False) -> dict[str, Any]:
+    """The row of ``obj`` as the database holds it now (empty for a new object)."""
+    if obj.pk is None:
+        return {}
+    rows = type(obj)._default_manager.filter(pk=obj.pk)
+    stored = (rows.select_for_update() if lock else rows).first()
+    return config_snapshot(stored) if stored is not None else {}
+
+
+def record_config_change(
+    obj: models.Model,
+    *,
+    before: dict[str, Any],
+    actor: User | None,
+    created: EventType,
+    updated: EventType,
+    organisation: Organisation | int | None = None,
+) -> None:
+    """Audit a configuration row just saved: ``created`` with all its values when ``before`` is
+    empty, else ``updated`` with only what changed (no event when nothing did)."""
+    old, new = diff(before, config_snapshot(obj))
+    if before and not new:
+        return
+    record_event(
+        obj,
+        event_type=updated if before else created,
+        actor=actor,
+        organisation=organisation,
+        old=old or None,
+        new=new,
+    )
+
+
+def take_over_default(obj: models.Model, *, actor: User | None, event: EventType) -> None:
+    """Make ``obj`` its model's only default: every other row flagged ``is_default`` loses the
+    flag, each audited with ``event``. (The database's partial unique index is the last guard.)"""
+    others = type(obj)._default_manager.select_for_update().filter(is_default=True).exclude(pk=obj.pk)
+    for previous in others:
+        previous.is_default = False  # type: ignore[attr-defined]
+        previous.save(update_fields=["is_default"])
+        record_event(
+            previous,
+            event_type=event,
+            actor=actor,
+            organisation=None,
+            old={"is_default": True},
+            new={"is_default": False},
+        )

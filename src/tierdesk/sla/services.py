@@ -18,7 +18,14 @@ from django.utils.translation import gettext_noop
 
 from tierdesk.audit.choices import EventType
 from tierdesk.audit.models import AuditEvent
-from tierdesk.audit.services import _jsonable, diff, record_event
+from tierdesk.audit.services import (
+    _jsonable,
+    diff,
+    record_config_change,
+    record_event,
+    stored_snapshot,
+    take_over_default,
+)
 from tierdesk.common.bulk import update_rows
 from tierdesk.common.context import request_id
 from tierdesk.common.errors import DomainError, NotPermitted
@@ -71,37 +78,18 @@ def save_calendar(calendar: BusinessCalendar, *, actor: User | None) -> Business
     change of that calendar too): there is at most one default.
     """
     _check_admin(actor)
-    before: dict[str, Any] = {}
-    if calendar.pk is not None:
-        stored = BusinessCalendar.objects.select_for_update().filter(pk=calendar.pk).first()
-        before = stored.audit_snapshot() if stored is not None else {}
+    before = stored_snapshot(calendar, lock=True)
     calendar.full_clean(validate_constraints=False)
     if calendar.is_default:
-        for previous in (
-            BusinessCalendar.objects.select_for_update().filter(is_default=True).exclude(pk=calendar.pk)
-        ):
-            previous.is_default = False
-            previous.save(update_fields=["is_default"])
-            record_event(
-                previous,
-                event_type=EventType.CALENDAR_UPDATED,
-                actor=actor,
-                organisation=None,
-                old={"is_default": True},
-                new={"is_default": False},
-            )
+        take_over_default(calendar, actor=actor, event=EventType.CALENDAR_UPDATED)
     calendar.save()
     forget_schedules()
-    old, new = diff(before, calendar.audit_snapshot())
-    if before and not new:
-        return calendar
-    record_event(
+    record_config_change(
         calendar,
-        event_type=EventType.CALENDAR_UPDATED if before else EventType.CALENDAR_CREATED,
+        before=before,
         actor=actor,
-        organisation=None,
-        old=old or None,
-        new=new,
+        created=EventType.CALENDAR_CREATED,
+        updated=EventType.CALENDAR_UPDATED,
     )
     return calendar
 
@@ -232,12 +220,6 @@ _LEVEL_EVENTS: dict[type, tuple[EventType, EventType]] = {
 }
 
 
-def _level_snapshot(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "audit_snapshot"):
-        return dict(obj.audit_snapshot())
-    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
-
-
 @transaction.atomic
 def save_service_level(
     obj: SlaPolicy | SlaTarget | ServiceAgreement | EscalationRule, *, actor: User | None
@@ -252,11 +234,7 @@ def save_service_level(
     if actor is not None and not actor.is_admin:
         raise NotPermitted(_("Only administrators can change service levels."))
     created_event, updated_event = _LEVEL_EVENTS[type(obj)]
-    model = type(obj)
-    before: dict[str, Any] = {}
-    if obj.pk is not None:
-        stored = model.objects.filter(pk=obj.pk).first()
-        before = _level_snapshot(stored) if stored is not None else {}
+    before = stored_snapshot(obj)
     obj.full_clean(validate_constraints=False)
     if isinstance(obj, ServiceAgreement):
         twin = ServiceAgreement.objects.filter(
@@ -273,29 +251,16 @@ def save_service_level(
                 field="policy",
             )
     if isinstance(obj, SlaPolicy) and obj.is_default:
-        for previous in SlaPolicy.objects.select_for_update().filter(is_default=True).exclude(pk=obj.pk):
-            previous.is_default = False
-            previous.save(update_fields=["is_default"])
-            record_event(
-                previous,
-                event_type=EventType.SLA_POLICY_UPDATED,
-                actor=actor,
-                organisation=None,
-                old={"is_default": True},
-                new={"is_default": False},
-            )
+        take_over_default(obj, actor=actor, event=EventType.SLA_POLICY_UPDATED)
     obj.save()
     forget_service_levels()
-    old, new = diff(before, _level_snapshot(obj))
-    if before and not new:
-        return
-    record_event(
+    record_config_change(
         obj,
-        event_type=updated_event if before else created_event,
+        before=before,
         actor=actor,
+        created=created_event,
+        updated=updated_event,
         organisation=getattr(obj, "organisation_id", None),
-        old=old or None,
-        new=new,
     )
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from tierdesk.audit.choices import EventType
-from tierdesk.audit.services import diff, record_event
+from tierdesk.audit.services import record_config_change, record_event, stored_snapshot
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.tickets.models import (
     Category,
@@ -50,12 +50,6 @@ _CONFIG_EVENTS: dict[type, tuple[EventType, EventType]] = {
 }
 
 
-def _config_snapshot(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "audit_snapshot"):
-        return dict(obj.audit_snapshot())
-    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
-
-
 @transaction.atomic
 def save_desk_configuration(
     obj: SupportLine | Team | Category | PriorityMatrixEntry | DeskSettings, *, actor: User | None
@@ -68,23 +62,10 @@ def save_desk_configuration(
     if actor is not None and not actor.is_admin:
         raise NotPermitted(_("Only administrators can change the desk configuration."))
     created_event, updated_event = _CONFIG_EVENTS[type(obj)]
-    before: dict[str, Any] = {}
-    if obj.pk is not None:
-        stored = type(obj).objects.filter(pk=obj.pk).first()
-        before = _config_snapshot(stored) if stored is not None else {}
+    before = stored_snapshot(obj)
     obj.full_clean()
     obj.save()
-    old, new = diff(before, _config_snapshot(obj))
-    if before and not new:
-        return
-    record_event(
-        obj,
-        event_type=updated_event if before else created_event,
-        actor=actor,
-        organisation=None,
-        old=old or None,
-        new=new,
-    )
+    record_config_change(obj, before=before, actor=actor, created=created_event, updated=updated_event)
 
 
 @transaction.atomic
