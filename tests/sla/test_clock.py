@@ -303,3 +303,41 @@ def test_two_sweeps_at_once_escalate_each_ticket_exactly_once() -> None:
     assert sorted(fresh(t).current_line.code for t in tickets) == ["L2"] * 12
     assert all(fresh(t).escalation_count == 1 for t in tickets)
     assert sum(r.escalated for r in results) == 12
+
+
+def test_a_new_agreement_mid_flight_moves_the_deadline_at_the_next_change(world: World) -> None:
+    """The organisation signs a faster contract while a ticket is open: the ticket's next change
+    puts it under the new level, keeping the time already counted."""
+    with at(MONDAY_10):
+        ticket = world.ticket()
+    gold = SlaPolicy(name="Gold")
+    sla_services.save_service_level(gold, actor=world.admin)
+    sla_services.save_service_level(
+        SlaTarget(policy=gold, priority=Priority.MEDIUM, first_response_minutes=60, resolution_minutes=240),
+        actor=world.admin,
+    )
+    sla_services.save_service_level(
+        ServiceAgreement(organisation=world.org_a, policy=gold), actor=world.admin
+    )
+    assert fresh(ticket).sla_policy.name == "Standard"  # untouched until something happens
+    with at(MONDAY_10.replace(minute=30)):
+        services.add_internal_note(ticket, actor=world.l1, body="Looking")
+    moved = fresh(ticket)
+    assert moved.sla_policy == gold
+    assert msk(moved.response_due_at) == MONDAY_10.replace(hour=11)  # 60 min from creation
+    assert msk(moved.resolution_due_at) == MONDAY_10.replace(hour=14)
+
+
+def test_an_edited_target_reaches_open_tickets_through_the_recompute(world: World) -> None:
+    with at(MONDAY_10):
+        ticket = world.ticket()
+        closed = world.ticket()
+        services.transition_ticket(closed, to_status=Status.CANCELLED, actor=world.l1)
+    target = SlaTarget.objects.get(policy__name="Standard", priority=Priority.MEDIUM)
+    target.first_response_minutes = 30
+    sla_services.save_service_level(target, actor=world.admin)
+    assert msk(fresh(ticket).response_due_at) == MONDAY_10.replace(hour=12)  # not yet
+    with at(MONDAY_10.replace(minute=5)):
+        assert sla_services.recompute_open_tickets(batch=1) >= 1
+    assert msk(fresh(ticket).response_due_at) == MONDAY_10.replace(minute=30)
+    assert fresh(closed).response_due_at is None

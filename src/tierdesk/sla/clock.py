@@ -135,13 +135,8 @@ def start(ticket: Ticket, *, now: dt.datetime) -> None:
     """Give a new ticket its policy and deadlines (before its INSERT)."""
     ticket.line_entered_at = now
     policy = service_levels().policy_for(ticket)
-    if policy is None:
-        return
-    ticket.sla_policy_id = policy.id
-    ticket.response_sla = (
-        SlaState.PENDING if policy.target(ticket.priority, TargetKind.FIRST_RESPONSE) else ""
-    )
-    ticket.resolution_sla = SlaState.PENDING if policy.target(ticket.priority, TargetKind.RESOLUTION) else ""
+    if policy is not None:
+        ticket.sla_policy_id = policy.id
     sync(ticket, now=now)
 
 
@@ -159,12 +154,24 @@ def sync(
     """
     if line_changed:
         ticket.line_entered_at = now
-    policy = service_levels().policies.get(ticket.sla_policy_id) if ticket.sla_policy_id else None
+    policy = _current_policy(ticket)
     if policy is None:
         ticket.sla_next_check_at = line_budget_check(ticket, None, now)
         return []
     schedule = schedule_for_policy(policy)
     verdicts: list[Verdict] = []
+    # A target the policy sets for this priority that the ticket had none of (another level,
+    # another priority) starts now, counting the time already spent.
+    if ticket.status not in CLOSED:
+        for kind, attribute in (
+            (TargetKind.FIRST_RESPONSE, "response_sla"),
+            (TargetKind.RESOLUTION, "resolution_sla"),
+        ):
+            if (
+                getattr(ticket, attribute) == SlaState.NONE
+                and policy.target(ticket.priority, kind) is not None
+            ):
+                setattr(ticket, attribute, SlaState.PENDING)
 
     # Pause or resume first: the verdicts below count elapsed time up to now.
     should_pause = (
@@ -204,6 +211,27 @@ def sync(
 
     recompute(ticket, policy, schedule, now)
     return verdicts
+
+
+def _current_policy(ticket: Ticket) -> PolicyView | None:
+    """The service level an open ticket runs under now: the one its organisation's agreements
+    choose for its category and type (they may have changed since it was opened, or the
+    ticket's category may have). The time already counted stays; the targets are re-read."""
+    levels = service_levels()
+    current = levels.policies.get(ticket.sla_policy_id) if ticket.sla_policy_id else None
+    if ticket.status in CLOSED:
+        return current
+    chosen = levels.policy_for(ticket)
+    if chosen is None or (current is not None and chosen.id == current.id):
+        return current
+    ticket.sla_policy_id = chosen.id
+    for kind, attribute in (
+        (TargetKind.FIRST_RESPONSE, "response_sla"),
+        (TargetKind.RESOLUTION, "resolution_sla"),
+    ):
+        if getattr(ticket, attribute) == SlaState.NONE and chosen.target(ticket.priority, kind) is not None:
+            setattr(ticket, attribute, SlaState.PENDING)
+    return chosen
 
 
 def recompute(ticket: Ticket, policy: PolicyView, schedule: Schedule, now: dt.datetime) -> None:

@@ -53,7 +53,7 @@ from tierdesk.sla.selectors import (
     service_levels,
 )
 from tierdesk.sla.tasks import send_sla_notifications
-from tierdesk.tickets.choices import EntryKind
+from tierdesk.tickets.choices import OPEN_STATUSES, EntryKind
 from tierdesk.tickets.models import Team, Ticket, TicketEntry
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def save_calendar(calendar: BusinessCalendar, *, actor: User | None) -> Business
         take_over_default(calendar, actor=actor, event=EventType.CALENDAR_UPDATED)
     calendar.save()
     forget_schedules()
+    _recompute_after_commit()
     record_config_change(
         calendar,
         before=before,
@@ -169,6 +170,7 @@ def save_calendar_date(entry: CalendarDate, *, actor: User | None) -> CalendarDa
     entry.full_clean()
     entry.save()
     forget_schedules()
+    _recompute_after_commit()
     if not before:
         record_event(
             entry.calendar,
@@ -200,6 +202,7 @@ def remove_calendar_date(entry: CalendarDate, *, actor: User | None) -> None:
     calendar = entry.calendar
     entry.delete()
     forget_schedules()
+    _recompute_after_commit()
     record_event(
         calendar,
         event_type=EventType.CALENDAR_DATE_REMOVED,
@@ -254,6 +257,7 @@ def save_service_level(
         take_over_default(obj, actor=actor, event=EventType.SLA_POLICY_UPDATED)
     obj.save()
     forget_service_levels()
+    _recompute_after_commit()
     record_config_change(
         obj,
         before=before,
@@ -262,6 +266,42 @@ def save_service_level(
         updated=updated_event,
         organisation=getattr(obj, "organisation_id", None),
     )
+
+
+# --- Keeping open tickets' deadlines current -----------------------------------------------------
+
+
+def recompute_open_tickets(*, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Bring every open ticket's clock up to date after an administrator changed a service
+    level, an agreement, a rule or a calendar: the policy the agreements choose now, its
+    targets, the calendar's hours. Time already counted stays. Runs in the background (the
+    ``recompute_deadlines`` task), a batch per transaction; a ticket someone is changing right
+    now is skipped, since its own save brings its clock up to date. Returns the number done."""
+    now = now or timezone.now()
+    done, last_id = 0, 0
+    while True:
+        with transaction.atomic():
+            tickets = list(
+                Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status__in=sorted(OPEN_STATUSES), pk__gt=last_id)
+                .order_by("pk")[:batch]
+            )
+            if not tickets:
+                return done
+            for ticket in tickets:
+                before = {name: getattr(ticket, name) for name in ("sla_paused_since", "sla_paused_seconds")}
+                verdicts = clock.sync(ticket, now=now)
+                if verdicts:  # a new target already achieved (e.g. answered before it existed)
+                    record_clock_changes(ticket, before=before, verdicts=verdicts, actor=None)
+            update_rows(tickets, clock.CLOCK_FIELDS)
+        done += len(tickets)
+        last_id = tickets[-1].pk
+
+
+def _recompute_after_commit() -> None:
+    from tierdesk.sla.tasks import recompute_deadlines
+
+    transaction.on_commit(recompute_deadlines.delay)
 
 
 # --- What the clock records ---------------------------------------------------------------------

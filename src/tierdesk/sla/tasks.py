@@ -75,3 +75,11 @@ def _target_label(kind: str) -> str:
     from tierdesk.sla.choices import TargetKind
 
     return str(TargetKind(kind).label).lower()
+
+
+@shared_task(name="tierdesk.sla.recompute")
+def recompute_deadlines() -> int:
+    """Bring open tickets' deadlines up to date after a change of service levels or calendars."""
+    from tierdesk.sla.services import recompute_open_tickets
+
+    return recompute_open_tickets()
