@@ -126,7 +126,8 @@ def main() -> None:
             )
             Ticket.objects.filter(pk__in=ids).update(sla_next_check_at=None)
         print(
-            f"{scenario}: median {statistics.median(timings) * 1000:.1f} ms, best {min(timings) * 1000:.1f} ms"
+            f"{scenario}: median {statistics.median(timings) * 1000:.1f} ms, "
+            f"best {min(timings) * 1000:.1f} ms"
         )
     mark_due(args.due, policy.pk)
     with connection.cursor() as cursor:

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from tests.factories import World, build_world
-from tierdesk.tickets.selectors import forget_agent_scopes, forget_desk_config
+from tierdesk.sla import selectors as sla_selectors
+from tierdesk.tickets import selectors as ticket_selectors
 
 
 @pytest.fixture(autouse=True)
@@ -22,15 +23,25 @@ def _test_settings(settings: Any, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_desk_config() -> Iterator[None]:
-    """Each test's database starts from the migrations' lines and matrix (or its own); a
-    process-wide snapshot (desk configuration, agent scopes keyed by user id) from the previous
-    test's rolled-back rows must not leak into it."""
-    forget_desk_config()
-    forget_agent_scopes()
+def _fresh_process_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's database starts from the migrations' rows (or its own); a process-wide
+    snapshot (desk configuration, agent scopes, service levels, calendars) from the previous
+    test's rolled-back rows must not leak into it. Within a test the snapshots live an hour, so
+    that a slow test's query counts do not depend on a 5-second expiry; the tests of the
+    expiry move the clock past the TTL they read at run time."""
+    monkeypatch.setattr(ticket_selectors, "DESK_CONFIG_TTL_SECONDS", 3600.0)
+    monkeypatch.setattr(sla_selectors, "SCHEDULE_TTL_SECONDS", 3600.0)
+    forgets = (
+        ticket_selectors.forget_desk_config,
+        ticket_selectors.forget_agent_scopes,
+        sla_selectors.forget_service_levels,
+        sla_selectors.forget_schedules,
+    )
+    for forget in forgets:
+        forget()
     yield
-    forget_desk_config()
-    forget_agent_scopes()
+    for forget in forgets:
+        forget()
 
 
 @pytest.fixture

@@ -239,10 +239,16 @@ def recompute(ticket: Ticket, policy: PolicyView, schedule: Schedule, now: dt.da
     open_ = ticket.status not in CLOSED
     dues: dict[str, dt.datetime | None] = dict.fromkeys(TargetKind.values)
     checks: list[dt.datetime] = []
-    for kind, length in running_targets(ticket, policy):
-        if not open_:
+    for kind in TargetKind.values:
+        length = target_of(ticket, policy, kind)
+        state = state_of(ticket, kind)
+        if not open_ or length is None or state not in (SlaState.PENDING, SlaState.BREACHED):
             continue
+        # A breached target keeps its (passed) deadline until it is achieved: "due first"
+        # queues must show the most overdue tickets first, not last.
         dues[kind] = moment_at(ticket, kind, schedule, length)
+        if state == SlaState.BREACHED:
+            continue
         for percent in policy.check_percents:
             moment = moment_at(ticket, kind, schedule, length * percent / 100)
             if moment is not None and moment > now:

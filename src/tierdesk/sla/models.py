@@ -433,7 +433,7 @@ class EscalationRule(models.Model):
     )
     target = models.CharField(_("target"), max_length=16, choices=TargetKind.choices)
     percent = models.PositiveSmallIntegerField(
-        _("at % of the target"), validators=[MinValueValidator(1), MaxValueValidator(1000)]
+        _("threshold, percent of the target"), validators=[MinValueValidator(1), MaxValueValidator(1000)]
     )
     action = models.CharField(_("action"), max_length=16, choices=EscalationAction.choices)
     notify = models.ForeignKey(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.http import FileResponse, HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router
 from ninja import Status as Reply
@@ -15,6 +16,7 @@ from tierdesk.accounts.models import User
 from tierdesk.common.api import Id, caller, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
+from tierdesk.sla.status import SlaFilter
 from tierdesk.tickets import selectors, services
 from tierdesk.tickets.choices import Status, TicketType
 from tierdesk.tickets.models import Category, SupportLine, Team, Ticket
@@ -98,14 +100,19 @@ def list_tickets(
     category: Id | None = None,
     requester: Id | None = None,
     q: str | None = Query(None, max_length=200),
-    ordering: str = Query("priority", pattern="^(priority|created|-created|-updated)$"),
+    sla: SlaFilter | None = None,
+    ordering: str = Query("priority", pattern="^(priority|created|-created|-updated|due)$"),
     cursor: str | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=200),
 ) -> Any:
     """Tickets you may see, filtered; keyset-paginated (follow `next_cursor`).
 
     `ordering=priority` (default) is the agent queue: most urgent first, then oldest.
+    `ordering=due` lists open tickets only, soonest resolution deadline first, then those
+    without one (paused, resolved, no service level) by id.
     `q` matches text in the subject, or a ticket number.
+    `sla` keeps tickets whose SLA state (`sla_state`) is `breached`, `at_risk` (the policy's
+    warning threshold is reached, 75 % of a target by default) or `paused`.
     """
     filters = selectors.TicketFilters(
         organisation=organisation,
@@ -119,11 +126,13 @@ def list_tickets(
         category=category,
         requester=requester,
         q=q,
+        sla=sla,
     )
     page = selectors.ticket_page(
         caller(request), filters=filters, ordering=ordering, cursor=cursor, limit=limit
     )
-    return {"items": [ticket_row(ticket) for ticket in page.items], "next_cursor": page.next_cursor}
+    now = timezone.now()  # one moment for every row's SLA state
+    return {"items": [ticket_row(ticket, now) for ticket in page.items], "next_cursor": page.next_cursor}
 
 
 @router.post("", response={201: TicketOut}, summary="Create a ticket")

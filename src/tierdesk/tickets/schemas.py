@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,6 +10,8 @@ from ninja import Schema
 from pydantic import BaseModel, Field
 
 from tierdesk.common.api import Id, InputSchema
+from tierdesk.sla.choices import TargetKind
+from tierdesk.sla.status import TargetState, sla_overview
 from tierdesk.tickets.choices import TRANSITIONS, Channel, EntryKind, Impact, Status, TicketType, Urgency
 
 
@@ -66,6 +69,51 @@ class TicketOut(Schema):
         return ref(obj.category)
 
 
+class SlaTargetOut(BaseModel):
+    target: TargetKind
+    due_at: datetime | None = Field(description="The deadline; null while paused and once achieved.")
+    state: TargetState
+    business_seconds_left: int | None = Field(
+        description="Business time left in seconds, negative when overdue; null once achieved."
+    )
+
+
+class SlaOut(BaseModel):
+    """The ticket's service level as of the request (see ``tierdesk.sla.status``)."""
+
+    policy: str
+    state: TargetState | None = Field(description="The worst state of the targets.")
+    targets: list[SlaTargetOut]
+    paused: bool = Field(description="The clock stands still (waiting for the customer, or on L4).")
+    paused_since: datetime | None
+    paused_seconds: int = Field(description="Business time the clock has stood still, in seconds.")
+
+
+def sla_out(ticket: Any, now: datetime | None = None) -> dict[str, Any] | None:
+    """The ``sla`` object of a ticket, or ``None`` if it has no service level."""
+    overview = sla_overview(ticket, now)
+    if overview is None:
+        return None
+    return {
+        "policy": overview.policy,
+        "state": overview.state,
+        "targets": [
+            {
+                "target": status.target,
+                "due_at": status.due_at,
+                "state": status.state,
+                "business_seconds_left": None
+                if status.left is None
+                else math.floor(status.left.total_seconds()),
+            }
+            for status in overview.targets
+        ],
+        "paused": overview.paused_since is not None,
+        "paused_since": overview.paused_since,
+        "paused_seconds": math.floor(overview.paused.total_seconds()),
+    }
+
+
 class RefRow(BaseModel):
     id: int
     name: str
@@ -94,10 +142,22 @@ class TicketRow(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    response_due_at: datetime | None = Field(
+        description="First response deadline (also once passed); null while paused or once answered."
+    )
+    resolution_due_at: datetime | None = Field(
+        description="Resolution deadline (also once passed); null while paused or once resolved."
+    )
+    sla_state: TargetState | None = Field(
+        description="The worst state of the ticket's SLA targets; null without a service level."
+    )
 
 
-def ticket_row(ticket: Any) -> dict[str, Any]:
-    """The list fields of ``ticket`` (whose relations are already loaded)."""
+def ticket_row(ticket: Any, now: datetime | None = None) -> dict[str, Any]:
+    """The list fields of ``ticket`` (whose relations are already loaded), its SLA as of ``now``."""
+    sla = sla_overview(ticket, now)
+    response = sla.first_response if sla else None
+    resolution = sla.resolution if sla else None
     return {
         "id": ticket.pk,
         "number": ticket.number,
@@ -117,6 +177,9 @@ def ticket_row(ticket: Any) -> dict[str, Any]:
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
         "version": ticket.version,
+        "response_due_at": response.due_at if response else None,
+        "resolution_due_at": resolution.due_at if resolution else None,
+        "sla_state": sla.state if sla else None,
     }
 
 
@@ -175,6 +238,7 @@ class TicketDetailOut(TicketOut):
     can_reply_publicly: bool
     entries: list[EntryOut]
     attachments: list[AttachmentOut]
+    sla: SlaOut | None = Field(description="Deadlines, time left and state; null without a service level.")
 
     # The reader decides what is shown: customers get public entries and files only.
     @staticmethod
@@ -188,6 +252,10 @@ class TicketDetailOut(TicketOut):
 
         user = context["request"].auth
         return may_reply_publicly(obj, user) if user.is_staff_member else True
+
+    @staticmethod
+    def resolve_sla(obj: Any) -> dict[str, Any] | None:
+        return sla_out(obj)
 
     @staticmethod
     def resolve_entries(obj: Any, context: dict[str, Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from django.http import Http404
 from tierdesk.audit.models import AuditEvent
 from tierdesk.audit.selectors import events_for
 from tierdesk.common.pagination import Page, keyset_page
-from tierdesk.tickets.choices import DEFAULT_PRIORITY_MATRIX, EntryKind
+from tierdesk.tickets.choices import DEFAULT_PRIORITY_MATRIX, OPEN_STATUSES, EntryKind
 from tierdesk.tickets.models import (
     Attachment,
     PriorityMatrixEntry,
@@ -219,6 +219,7 @@ ORDERINGS: dict[str, list[str]] = {
     "-created": ["-created_at", "-id"],
     "created": ["created_at", "id"],
     "-updated": ["-updated_at", "-id"],
+    "due": ["resolution_due_at", "id"],  # open tickets only; see _due_page
 }
 
 
@@ -237,6 +238,10 @@ class TicketFilters:
     category: int | None = None
     requester: int | None = None
     q: str | None = None
+    # An SLA state (tierdesk.sla.status.SlaFilter): breached, at_risk or paused. The exception
+    # to "every filter has an index": its conditions span several clock columns, so it narrows
+    # the rows the other filters and the ordering's index select (queues filter by status).
+    sla: str | None = None
 
     def apply(self, qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
         conditions: dict[str, Any] = {}
@@ -268,6 +273,11 @@ class TicketFilters:
             if number is not None:
                 match |= Q(pk=number)
             qs = qs.filter(match)
+        if self.sla:
+            # Imported here: the SLA clock reads this module's desk configuration.
+            from tierdesk.sla.status import sla_condition
+
+            qs = qs.filter(sla_condition(self.sla))
         return qs
 
 
@@ -281,9 +291,48 @@ def ticket_page(
 ) -> Page:
     """One page of the tickets ``user`` may see, filtered and in a stable order."""
     qs = filters.apply(Ticket.objects.restrict(user, line=filters.line)).select_related(*_LIST_JOINED)
-    page = keyset_page(qs, ordering=ORDERINGS[ordering], cursor=cursor, limit=limit)
+    if ordering == "due":
+        page = _due_page(qs, cursor=cursor, limit=limit)
+    else:
+        page = keyset_page(qs, ordering=ORDERINGS[ordering], cursor=cursor, limit=limit)
     prefetch_related_objects(page.items, *_LIST_PREFETCHED)
     return page
+
+
+# A cursor into the second run of "due first" (the tickets without a deadline). Base64 never
+# contains a dot, so the prefix cannot be mistaken for a cursor of the first run.
+_UNDATED_CURSOR = "u."
+
+
+def _due_page(qs: QuerySet[Ticket], *, cursor: str | None, limit: int) -> Page:
+    """One page of "due first": open tickets by resolution deadline then id, and after them the
+    open tickets without one (paused, resolution achieved, no service level) by id.
+
+    Keyset conditions cannot compare NULLs, so the order is read as two runs, each an exact
+    keyset scan of the partial index ``ticket_open_due_idx``: the dated run by (deadline, id),
+    then the undated run by id. Only the page where the runs meet reads both (one query more).
+    """
+    qs = qs.filter(status__in=sorted(OPEN_STATUSES))
+    undated = qs.filter(resolution_due_at__isnull=True)
+    if cursor is not None and cursor.startswith(_UNDATED_CURSOR):
+        return _undated_page(undated, cursor=cursor.removeprefix(_UNDATED_CURSOR) or None, limit=limit)
+    dated = keyset_page(
+        qs.filter(resolution_due_at__isnull=False), ordering=ORDERINGS["due"], cursor=cursor, limit=limit
+    )
+    if dated.next_cursor is not None:
+        return dated
+    if len(dated.items) == limit:  # the dated run ended exactly here: is there an undated one?
+        more = undated.order_by("id").exists()
+        return Page(items=dated.items, next_cursor=_UNDATED_CURSOR if more else None)
+    rest = _undated_page(undated, cursor=None, limit=limit - len(dated.items))
+    return Page(items=dated.items + rest.items, next_cursor=rest.next_cursor)
+
+
+def _undated_page(qs: QuerySet[Ticket], *, cursor: str | None, limit: int) -> Page:
+    page = keyset_page(qs, ordering=["id"], cursor=cursor, limit=limit)
+    return Page(
+        items=page.items, next_cursor=_UNDATED_CURSOR + page.next_cursor if page.next_cursor else None
+    )
 
 
 # --- One ticket -----------------------------------------------------------------------------

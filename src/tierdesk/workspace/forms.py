@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from tierdesk.accounts.models import User
 from tierdesk.common.limits import BODY_MAX_CHARS, REASON_MAX_CHARS, SUBJECT_MAX_CHARS
 from tierdesk.orgs.models import Organisation
+from tierdesk.sla.status import SlaFilter
 from tierdesk.tickets.choices import Channel, Impact, Priority, Status, TicketType, Urgency
 from tierdesk.tickets.models import Category, SupportLine
 from tierdesk.workspace.models import CannedAnswer
@@ -21,6 +22,7 @@ ORDERING_CHOICES = [
     ("created", _("Oldest first")),
     ("-created", _("Newest first")),
     ("-updated", _("Recently updated")),
+    ("due", _("Due first")),  # open tickets by resolution deadline
 ]
 
 
@@ -43,6 +45,7 @@ class QueueForm(forms.Form):
     category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
     channel = forms.ChoiceField(label=_("Channel"), choices=_blank(Channel.choices), required=False)
     assignee = forms.ModelChoiceField(label=_("Assignee"), queryset=User.objects.none(), required=False)
+    sla = forms.ChoiceField(label=_("SLA"), choices=_blank(SlaFilter.choices), required=False)
     q = forms.CharField(label=_("Search"), max_length=200, required=False)
     sort = forms.ChoiceField(label=_("Sort by"), choices=ORDERING_CHOICES, required=False)
     cursor = forms.CharField(max_length=500, required=False, widget=forms.HiddenInput)

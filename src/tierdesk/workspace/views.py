@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from tierdesk.accounts.models import User
 from tierdesk.common.errors import Conflict, DomainError
 from tierdesk.orgs.selectors import visible_organisations
+from tierdesk.sla.status import sla_overview
 from tierdesk.tickets import selectors as tickets
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tickets.choices import OPEN_STATUSES
@@ -54,6 +56,7 @@ def _filters(request: HttpRequest, form: QueueForm) -> tuple[selectors.Workspace
         "category": data["category"].pk if data.get("category") else None,
         "channel": data.get("channel") or None,
         "q": data.get("q") or None,
+        "sla": data.get("sla") or None,
     }
     conditions |= selectors.tab_conditions(user, form.current_tab())
     if data.get("assignee"):
@@ -107,8 +110,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     base = _query_without(request, "cursor", "seen")
     shown = [t.pk for t in page.items]
     seen = _seen_ids(request)
+    now = timezone.now()  # one moment for every row's SLA
     context: dict[str, Any] = {
         "page": page,
+        "rows": [(t, sla_overview(t, now)) for t in page.items],
         "form": form,
         "error": error,
         "next_query": "",

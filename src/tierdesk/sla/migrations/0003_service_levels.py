@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('target', models.CharField(choices=[('first_response', 'First response'), ('resolution', 'Resolution'), ('next_response', 'Next response')], max_length=16, verbose_name='target')),
-                ('percent', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)], verbose_name='at % of the target')),
+                ('percent', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)], verbose_name='threshold, percent of the target')),
                 ('action', models.CharField(choices=[('notify_assignee', 'Warn the assignee and the team lead'), ('notify_user', 'Notify a named person (a manager)'), ('escalate', 'Escalate to the next line')], max_length=16, verbose_name='action')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
                 ('notify', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='person to notify')),
