@@ -4,6 +4,7 @@ tokens — and every save there goes through the audited services."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -36,6 +37,11 @@ def admin_client(world: World) -> Client:
         "accounts/user",
         "accounts/apitoken",
         "audit/auditevent",
+        "sla/businesscalendar",
+        "sla/slapolicy",
+        "sla/serviceagreement",
+        "sla/escalationrule",
+        "sla/slaoutcome",
     ],
 )
 def test_admin_changelists_open(admin_client: Client, world: World, model: str) -> None:
@@ -126,3 +132,48 @@ def test_agents_cannot_use_the_admin(world: World) -> None:
     response = client.get("/admin/tickets/ticket/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_service_level_edited_in_the_admin_is_audited_with_its_targets(
+    admin_client: Client, world: World
+) -> None:
+    from tierdesk.sla.models import SlaPolicy, SlaTarget
+
+    policy = SlaPolicy.objects.get(name="Standard")
+    targets = list(SlaTarget.objects.filter(policy=policy).order_by("priority"))
+    data: dict[str, Any] = {
+        "name": "Standard",
+        "description": policy.description,
+        "calendar": "",
+        "pause_statuses": '["waiting_customer"]',
+        "excluded_lines": [world.lines["L3"].pk, world.lines["L4"].pk],
+        "is_default": "on",
+        "is_active": "on",
+        "targets-TOTAL_FORMS": str(len(targets)),
+        "targets-INITIAL_FORMS": str(len(targets)),
+        "targets-MIN_NUM_FORMS": "0",
+        "targets-MAX_NUM_FORMS": "1000",
+    }
+    for i, target in enumerate(targets):
+        data |= {
+            f"targets-{i}-id": target.pk,
+            f"targets-{i}-policy": policy.pk,
+            f"targets-{i}-priority": target.priority,
+            f"targets-{i}-first_response_minutes": 5
+            if target.priority == 1
+            else target.first_response_minutes,
+            f"targets-{i}-resolution_minutes": target.resolution_minutes,
+            f"targets-{i}-next_response_minutes": target.next_response_minutes or "",
+        }
+    response = admin_client.post(reverse("admin:sla_slapolicy_change", args=[policy.pk]), data)
+    assert response.status_code == 302, response.content
+    assert SlaTarget.objects.get(policy=policy, priority=1).first_response_minutes == 5
+    assert set(policy.excluded_lines.values_list("code", flat=True)) == {"L3", "L4"}
+    policy.refresh_from_db()
+    assert policy.pause_statuses == ["waiting_customer"]
+    types = list(AuditEvent.objects.filter(actor=world.admin).values_list("event_type", flat=True))
+    assert types.count("sla_target.changed") == 1  # only the edited row
+    assert "sla_policy.updated" in types
+    updated = AuditEvent.objects.filter(event_type="sla_policy.updated", actor=world.admin)
+    changed = {key for event in updated for key in (event.new or {})}
+    assert {"pause_statuses", "excluded_lines"} <= changed

@@ -1,5 +1,6 @@
-"""Admin for business calendars with their working hours and dates. Every save goes through
-``tierdesk.sla.services`` (validated, audited, and dropping the cached schedules)."""
+"""Admin for business calendars (with their working hours and dates) and service levels (with
+their targets, agreements and escalation rules); SLA outcomes read-only. Every save goes through
+``tierdesk.sla.services`` (validated, audited, dropping the cached snapshots)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ from django.contrib import admin
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from tierdesk.common.admin import NoDeleteAdmin, admin_actor
+from tierdesk.common.admin import NoDeleteAdmin, ReadOnlyAdmin, admin_actor
 from tierdesk.sla import services
-from tierdesk.sla.models import BusinessCalendar, CalendarDate, WorkingHours, validate_working_hours
+from tierdesk.sla.models import (
+    BusinessCalendar,
+    CalendarDate,
+    EscalationRule,
+    ServiceAgreement,
+    SlaOutcome,
+    SlaPolicy,
+    SlaTarget,
+    WorkingHours,
+    validate_working_hours,
+)
 
 
 class WorkingHoursFormSet(BaseInlineFormSet):
@@ -80,3 +91,73 @@ class BusinessCalendarAdmin(NoDeleteAdmin):
                             formset.new_objects.append(entry)
                         else:
                             formset.changed_objects.append((entry, date_form.changed_data))
+
+
+# --- Service levels -------------------------------------------------------------------------------
+
+
+class SlaTargetInline(admin.TabularInline):
+    model = SlaTarget
+    extra = 0
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(NoDeleteAdmin):
+    """Service levels with their targets per priority; saved through the services (audited,
+    open tickets' deadlines recomputed in the background)."""
+
+    list_display = ["name", "calendar", "is_default", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    filter_horizontal = ["excluded_lines"]
+    inlines = [SlaTargetInline]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        services.save_service_level(obj, actor=admin_actor(request))
+
+    def save_related(self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool) -> None:
+        policy = form.instance
+        actor = admin_actor(request)
+        services.set_excluded_lines(policy, lines=list(form.cleaned_data["excluded_lines"]), actor=actor)
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            for target_form in formset.forms:
+                if target_form in formset.deleted_forms:
+                    if target_form.instance.pk is not None:
+                        services.delete_sla_target(target_form.instance, actor=actor)
+                        formset.deleted_objects.append(target_form.instance)
+                elif target_form.has_changed():
+                    is_new = target_form.instance.pk is None
+                    target = target_form.save(commit=False)
+                    target.policy = policy
+                    services.save_service_level(target, actor=actor)
+                    if is_new:
+                        formset.new_objects.append(target)
+                    else:
+                        formset.changed_objects.append((target, target_form.changed_data))
+
+
+class LevelAdmin(NoDeleteAdmin):
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        services.save_service_level(obj, actor=admin_actor(request))
+
+
+@admin.register(ServiceAgreement)
+class ServiceAgreementAdmin(LevelAdmin):
+    list_display = ["organisation", "category", "ticket_type", "policy"]
+    list_filter = ["policy"]
+    autocomplete_fields = ["organisation"]
+
+
+@admin.register(EscalationRule)
+class EscalationRuleAdmin(LevelAdmin):
+    list_display = ["target", "percent", "action", "notify", "policy", "is_active"]
+    list_filter = ["target", "action", "is_active"]
+    autocomplete_fields = ["notify"]
+
+
+@admin.register(SlaOutcome)
+class SlaOutcomeAdmin(ReadOnlyAdmin):
+    list_display = ["ticket", "target", "cycle", "breached", "due_at", "achieved_at", "organisation"]
+    list_filter = ["target", "breached", "policy"]
+    date_hierarchy = "recorded_at"

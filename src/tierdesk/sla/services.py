@@ -54,7 +54,7 @@ from tierdesk.sla.selectors import (
 )
 from tierdesk.sla.tasks import send_sla_notifications
 from tierdesk.tickets.choices import OPEN_STATUSES, EntryKind
-from tierdesk.tickets.models import Team, Ticket, TicketEntry
+from tierdesk.tickets.models import SupportLine, Team, Ticket, TicketEntry
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
@@ -266,6 +266,48 @@ def save_service_level(
         updated=updated_event,
         organisation=getattr(obj, "organisation_id", None),
     )
+
+
+@transaction.atomic
+def set_excluded_lines(policy: SlaPolicy, *, lines: list[SupportLine], actor: User | None) -> None:
+    """Replace the lines on which a service level's clock stands still (L4 by default), audited."""
+    if actor is not None and not actor.is_admin:
+        raise NotPermitted(_("Only administrators can change service levels."))
+    old = sorted(policy.excluded_lines.values_list("pk", flat=True))
+    new = sorted(line.pk for line in lines)
+    if old == new:
+        return
+    policy.excluded_lines.set(lines)
+    forget_service_levels()
+    _recompute_after_commit()
+    record_event(
+        policy,
+        event_type=EventType.SLA_POLICY_UPDATED,
+        actor=actor,
+        organisation=None,
+        old={"excluded_lines": old},
+        new={"excluded_lines": new},
+    )
+
+
+@transaction.atomic
+def delete_sla_target(target: SlaTarget, *, actor: User | None) -> None:
+    """Remove a service level's targets for one priority (tickets of that priority then have
+    none under it), audited."""
+    if actor is not None and not actor.is_admin:
+        raise NotPermitted(_("Only administrators can change service levels."))
+    record_event(
+        target,
+        event_type=EventType.SLA_TARGET_CHANGED,
+        actor=actor,
+        organisation=None,
+        old=stored_snapshot(target),
+        new=None,
+        message="deleted",
+    )
+    target.delete()
+    forget_service_levels()
+    _recompute_after_commit()
 
 
 # --- Keeping open tickets' deadlines current -----------------------------------------------------
