@@ -269,3 +269,22 @@ def test_poll_marks_rows_that_are_new_since_the_previous_render(client: Client, 
     assert poll is not None
     html = client.get(poll.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"}).content.decode()
     assert new_rows(html) == [] and created.number in html
+
+
+def test_queue_rows_escape_what_people_typed(client: Client, world: World) -> None:
+    """The rows are built in Python (workspace/rows.py): every value must still be escaped."""
+    hostile = '<script>alert("x")</script> & <b>'
+    ticket = world.ticket(subject=hostile)
+    world.l1.first_name, world.l1.last_name = "<img src=x onerror=alert(1)>", "Agent"
+    world.l1.save()
+    services.assign_ticket(ticket, assignee=world.l1, actor=world.l1)
+    client.force_login(world.l1)
+    html = client.get(QUEUE).content.decode()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt; Agent" in html
+    row = re.search(rf'<tr data-ticket="{ticket.number}">.*?</tr>', html, re.S)
+    assert row is not None
+    assert f'href="/desk/t/{ticket.number}/"' in row.group(0)
+    assert f'aria-label="Select {ticket.number}"' in row.group(0)
+    assert 'data-label="Due" class="due"><time datetime="' in row.group(0)

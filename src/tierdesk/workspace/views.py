@@ -31,6 +31,7 @@ from tierdesk.workspace import selectors, services
 from tierdesk.workspace.access import staff, staff_required
 from tierdesk.workspace.forms import BulkForm, CannedAnswerForm, IntakeForm, QueueForm, SavedViewForm
 from tierdesk.workspace.models import CannedAnswer
+from tierdesk.workspace.rows import queue_rows
 
 PAGE_SIZE = 50
 
@@ -111,14 +112,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     shown = [t.pk for t in page.items]
     seen = _seen_ids(request)
     now = timezone.now()  # one moment for every row's SLA
+    new_ids = set() if seen is None else set(shown) - seen
     context: dict[str, Any] = {
         "page": page,
-        "rows": [(t, sla_overview(t, now)) for t in page.items],
+        "rows_html": queue_rows([(t, sla_overview(t, now)) for t in page.items], new_ids),
         "form": form,
         "error": error,
         "next_query": "",
         "base_query": base,
-        "new_ids": set() if seen is None else set(shown) - seen,
+        "new_ids": new_ids,
         "poll_url": _poll_url(request, shown),
     }
     if page.next_cursor:
