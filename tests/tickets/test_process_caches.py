@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from tests.factories import World, build_world
+from tests.factories import World
 from tierdesk.accounts.models import User
 from tierdesk.tickets import selectors, services
 from tierdesk.tickets.choices import Impact, Priority, Urgency
@@ -74,19 +74,19 @@ def test_a_deleted_cell_falls_back_at_once(world: World) -> None:
     assert world.ticket(impact=Impact.HIGH, urgency=Urgency.HIGH).priority == Priority.CRITICAL
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_snapshot_taken_inside_the_changing_transaction_is_dropped_on_commit(
-    django_assert_num_queries: Any,
+    world: World, django_assert_num_queries: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """Other threads must not keep a snapshot read before the commit; the commit drops it."""
-    world = build_world()
-    with transaction.atomic():
+    """Other threads must not keep a snapshot read before the commit; the commit drops it.
+    (The test's own transaction never commits: the capture runs the on-commit callbacks.)"""
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         cell = PriorityMatrixEntry.objects.get(**LOW)
         cell.priority = Priority.MEDIUM
         services.save_desk_configuration(cell, actor=world.admin)
         assert selectors.desk_config().priority(Impact.LOW, Urgency.LOW) == Priority.MEDIUM
         with django_assert_num_queries(0):
             selectors.desk_config()  # cached inside the transaction
+    assert callbacks  # the drop was registered for the commit, and has run
     with django_assert_num_queries(2):
         assert selectors.desk_config().priority(Impact.LOW, Urgency.LOW) == Priority.MEDIUM
 
