@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.factories import World, build_world
+from tests.factories import World, build_world, reseed
 from tierdesk.sla import selectors as sla_selectors
 from tierdesk.tickets import selectors as ticket_selectors
 
@@ -46,6 +46,14 @@ def _fresh_process_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def world(db: None) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def committed_world(transactional_db: None) -> World:
+    """The world in a test whose transactions really commit (other threads and processes see
+    it). The flush after each such test erases what the migrations seeded: seeded again here."""
+    reseed()
     return build_world()
 
 

@@ -125,3 +125,25 @@ def build_world() -> World:
         teams=teams,
         category=category,
     )
+
+
+# The data migrations' own functions: a transactional test's flush erases what they seeded.
+SEEDS = [
+    "tierdesk.tickets.migrations.0002_seed_lines_and_matrix",
+    "tierdesk.sla.migrations.0002_seed_calendars",
+    "tierdesk.sla.migrations.0004_seed_default_policy",
+]
+
+
+def reseed() -> None:
+    """Seed again what the migrations seeded (lines, matrix, desk settings, calendars, the
+    default service level), for tests that commit: each seed is idempotent."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    # An earlier flush recreated the content types under new ids; audit events point at them.
+    ContentType.objects.clear_cache()
+    for module in SEEDS:
+        importlib.import_module(module).seed(apps, None)

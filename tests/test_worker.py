@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -62,19 +63,17 @@ def test_worker_runs_a_task_from_the_broker(worker: subprocess.Popen[bytes]) -> 
     reason="an in-memory SQLite test database is invisible to a worker process; CI runs this on "
     "PostgreSQL with Redis",
 )
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_worker_runs_the_sla_sweep(worker: subprocess.Popen[bytes]) -> None:
+def test_worker_runs_the_sla_sweep(worker: subprocess.Popen[bytes], committed_world: Any) -> None:
     """The periodic SLA sweep, run by a real worker from the broker, escalates a ticket that has
     outstayed L1's time budget."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from tests.factories import build_world
     from tierdesk.sla.tasks import sweep
     from tierdesk.tickets.models import Ticket
 
-    world = build_world()
+    world = committed_world
     ticket = world.ticket()
     long_ago = timezone.now() - timedelta(days=7)  # a full working week on L1 in any calendar
     Ticket.objects.filter(pk=ticket.pk).update(

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.utils.dateparse import parse_datetime
 
-from tests.factories import PASSWORD, World, build_world
+from tests.factories import PASSWORD, World
 from tests.tickets.helpers import assigned_ticket, events_since, last_audit_id, resolved_ticket, upload
 from tierdesk.accounts.services import create_api_token, create_user, revoke_api_token, update_user
 from tierdesk.audit.models import AuditEvent
@@ -247,14 +247,12 @@ def test_failure_after_the_audit_event_rolls_back_change_and_event(world: World,
     assert Ticket.objects.get(pk=ticket.pk).current_line.code == "L1"
 
 
-# These need real commits, so they run outside the per-test transaction. serialized_rollback
-# restores the migration-seeded support lines and matrix for them.
-_committing = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# These need real commits, so they run outside the per-test transaction; `committed_world`
+# seeds again what the flush of an earlier transactional test erased.
 
 
-@_committing
-def test_record_event_outside_a_transaction_raises() -> None:
-    world = build_world()
+def test_record_event_outside_a_transaction_raises(committed_world: World) -> None:
+    world = committed_world
     count = AuditEvent.objects.count()
     assert not transaction.get_connection().in_atomic_block
     with pytest.raises(RuntimeError, match="inside the transaction"):
@@ -269,9 +267,8 @@ def test_record_event_outside_a_transaction_raises() -> None:
     assert AuditEvent.objects.count() == count + 1
 
 
-@_committing
-def test_committed_change_and_event_go_together(monkeypatch: Any) -> None:
-    world = build_world()
+def test_committed_change_and_event_go_together(committed_world: World, monkeypatch: Any) -> None:
+    world = committed_world
     ticket = world.ticket()
     count = AuditEvent.objects.count()
     services.escalate_ticket(ticket, to_line=world.lines["L2"], actor=world.l1, reason="Up")

@@ -4,7 +4,6 @@ thread sees it."""
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, World, build_world
+from tests.factories import PASSWORD, World, build_world, reseed
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Where `bin/screenshots` asks the journeys to leave pictures of the main pages.
@@ -38,15 +37,8 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def bworld(transactional_db: None) -> World:
     """The world, committed so the live server's thread sees it. The flush after every
-    transactional test also erases what migrations seeded (lines, priority matrix, desk
-    settings), so it is seeded again here with the migration's own function."""
-    from django.apps import apps
-    from django.contrib.contenttypes.models import ContentType
-
-    # An earlier flush recreated the content types under new ids; audit events point at them.
-    ContentType.objects.clear_cache()
-    seed = importlib.import_module("tierdesk.tickets.migrations.0002_seed_lines_and_matrix").seed
-    seed(apps, None)
+    transactional test also erases what migrations seeded, so it is seeded again here."""
+    reseed()
     return build_world()
 
 

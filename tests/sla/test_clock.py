@@ -15,7 +15,7 @@ import time_machine
 from django.core import mail
 from django.db import close_old_connections, connection
 
-from tests.factories import World, build_world
+from tests.factories import World
 from tierdesk.audit.models import AuditEvent
 from tierdesk.sla import selectors as sla_selectors
 from tierdesk.sla import services as sla_services
@@ -271,9 +271,8 @@ def test_only_admins_change_service_levels(world: World) -> None:
     reason="the in-memory SQLite test database cannot be shared by threads (table locks); a real "
     "SQLite file serialises sweeps with BEGIN IMMEDIATE. CI runs this on PostgreSQL.",
 )
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_sweeps_at_once_escalate_each_ticket_exactly_once() -> None:
-    world = build_world()
+def test_two_sweeps_at_once_escalate_each_ticket_exactly_once(committed_world: World) -> None:
+    world = committed_world
     rule = EscalationRule(target=TargetKind.RESOLUTION, percent=1, action=EscalationAction.ESCALATE)
     sla_services.save_service_level(rule, actor=world.admin)
     with at(MONDAY_10):

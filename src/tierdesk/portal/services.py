@@ -265,7 +265,11 @@ def _register_invited(
     invitation = find_invitation(token)
     if invitation is None:
         raise DomainError(_("This invitation link is not valid."), code="invitation_invalid")
-    invitation = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .get(pk=invitation.pk)
+    )
     if invitation.used_at is not None:
         raise DomainError(_("This invitation has already been used."), code="invitation_used")
     if invitation.expires_at <= timezone.now():
@@ -329,7 +333,9 @@ def _register_again(
     phone: str,
     site_url: str,
 ) -> Registration:
-    pending = PendingRegistration.objects.select_for_update().select_related("user").get(pk=pending.pk)
+    pending = (
+        PendingRegistration.objects.select_for_update(of=("self",)).select_related("user").get(pk=pending.pk)
+    )
     user = pending.user
     if timezone.now() - pending.last_sent_at < ACTIVATION_RESEND_INTERVAL:
         # Keeps the form from flooding a mailbox; the link sent moments ago still works.
@@ -387,7 +393,7 @@ def activate_registration(pending: PendingRegistration, *, actor: User | None, t
     token, or a registration that is no longer pending, is refused and changes nothing.
     """
     pending = (
-        PendingRegistration.objects.select_for_update()
+        PendingRegistration.objects.select_for_update(of=("self",))
         .select_related("user__organisation")
         .get(pk=pending.pk)
     )
@@ -418,7 +424,7 @@ def _claim_account(
     site_url: str,
 ) -> Registration:
     # The contact's row is the lock: two claims of one address at once make one AccountClaim.
-    contact = User.objects.select_for_update().select_related("organisation").get(pk=contact.pk)
+    contact = User.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=contact.pk)
     if not may_claim(contact, organisation):  # changed since it was read, before the lock
         raise _exists_error(contact)
     claim = AccountClaim.objects.filter(user=contact).first()
@@ -491,7 +497,7 @@ def confirm_claim(claim: AccountClaim, *, actor: User | None, token: str) -> Use
     organisation), is refused and changes nothing.
     """
     claim = (
-        AccountClaim.objects.select_for_update()
+        AccountClaim.objects.select_for_update(of=("self",))
         .select_related("user__organisation", "organisation")
         .get(pk=claim.pk)
     )

@@ -159,10 +159,19 @@ def _format(key: str, value: Any, names: _Names) -> str:
     return Truncator(str(value)).chars(_MAX_TEXT)
 
 
+_FIELD_ORDER = {field.name: index for index, field in enumerate(Ticket._meta.get_fields())}
+
+
+def _field_position(key: str) -> tuple[int, str]:
+    return _FIELD_ORDER.get(_FIELD_ALIASES.get(key, key), len(_FIELD_ORDER)), key
+
+
 def _changes(event: AuditEvent, names: _Names) -> list[FieldChange]:
     old: dict[str, Any] = event.old if isinstance(event.old, dict) else {}
     new: dict[str, Any] = event.new if isinstance(event.new, dict) else {}
-    keys = list(new) + [key for key in old if key not in new]
+    # PostgreSQL's jsonb does not keep the order keys were written in: order them by the
+    # ticket's own field order (the order its form shows), unknown keys last, by name.
+    keys = sorted({*new, *old}, key=_field_position)
     has_old = isinstance(event.old, dict)
     return [
         FieldChange(
