@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from tests.factories import PASSWORD, World
 from tierdesk.audit.models import AuditEvent
+from tierdesk.common import process_cache
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.sla import selectors, services
 from tierdesk.sla.choices import DateKind
@@ -278,8 +279,8 @@ def test_another_process_change_is_seen_after_the_ttl(monkeypatch: Any) -> None:
     WorkingHours.objects.filter(calendar=calendar, weekday=0).update(start=dt.time(10))
     assert selectors.schedule_for(calendar.pk) is first
 
-    later = selectors.time.monotonic() + selectors.SCHEDULE_TTL_SECONDS + 0.1
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: later)
+    later = process_cache.time.monotonic() + selectors.SCHEDULE_TTL_SECONDS + 0.1
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: later)
     changed = selectors.schedule_for(calendar.pk)
     assert changed != first
     assert changed.add_business_minutes(msk(2025, 10, 17, 17, 30), 60) == msk(2025, 10, 20, 10, 30)
@@ -288,8 +289,8 @@ def test_another_process_change_is_seen_after_the_ttl(monkeypatch: Any) -> None:
 def test_an_unchanged_calendar_keeps_its_warm_schedule_after_the_ttl(monkeypatch: Any) -> None:
     calendar_id = standard().pk
     first = selectors.schedule_for(calendar_id)
-    later = selectors.time.monotonic() + selectors.SCHEDULE_TTL_SECONDS + 0.1
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: later)
+    later = process_cache.time.monotonic() + selectors.SCHEDULE_TTL_SECONDS + 0.1
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: later)
     assert selectors.schedule_for(calendar_id) is first
 
 

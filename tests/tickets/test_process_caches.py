@@ -15,6 +15,7 @@ from django.db import transaction
 
 from tests.factories import World
 from tierdesk.accounts.models import User
+from tierdesk.common import process_cache
 from tierdesk.tickets import selectors, services
 from tierdesk.tickets.choices import Impact, Priority, Urgency
 from tierdesk.tickets.models import PriorityMatrixEntry, SupportLine, Team, Ticket
@@ -43,8 +44,8 @@ def test_another_process_change_is_seen_after_the_ttl(world: World, monkeypatch:
     PriorityMatrixEntry.objects.filter(**LOW).update(priority=Priority.CRITICAL)
     assert world.ticket(**LOW).priority == Priority.PLANNING  # still the snapshot
 
-    clock = selectors.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock)
+    clock = process_cache.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: clock)
     assert world.ticket(**LOW).priority == Priority.CRITICAL
 
 
@@ -126,8 +127,8 @@ def test_another_processs_team_change_is_seen_after_the_ttl(world: World, monkey
     Team.objects.filter(pk=world.teams["L1"].pk).update(is_active=False)  # no signal: "elsewhere"
     assert Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
 
-    clock = selectors.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock)
+    clock = process_cache.time.monotonic() + selectors.DESK_CONFIG_TTL_SECONDS + 0.1
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: clock)
     assert not Ticket.objects.restrict(fresh_user(world.l1)).filter(pk=ticket.pk).exists()
 
 

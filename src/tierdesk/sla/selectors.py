@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-
+from tierdesk.common.process_cache import ProcessCache
 from tierdesk.sla.business_time import Schedule, always_open
 from tierdesk.sla.choices import DateKind, TargetKind
 from tierdesk.sla.models import BusinessCalendar
@@ -18,7 +16,8 @@ from tierdesk.sla.models import BusinessCalendar
 # calendar. The process that made the change drops its schedules at once (forget_schedules runs
 # on save/delete and on commit); the others see the change within this many seconds.
 SCHEDULE_TTL_SECONDS = 5.0
-_schedules: dict[int, tuple[float, Schedule]] = {}
+# An unchanged calendar keeps its schedule object, whose year tables are already built.
+_schedules: ProcessCache[int, Schedule] = ProcessCache(lambda: SCHEDULE_TTL_SECONDS, keep_equal=True)
 
 
 def schedule_for(calendar_id: int) -> Schedule:
@@ -27,18 +26,7 @@ def schedule_for(calendar_id: int) -> Schedule:
 
     Raises ``BusinessCalendar.DoesNotExist`` for an unknown id.
     """
-    cached = _schedules.get(calendar_id)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < SCHEDULE_TTL_SECONDS:
-        return cached[1]
-    schedule = compile_schedule(BusinessCalendar.objects.get(pk=calendar_id))
-    # Unchanged since the last read: keep the old schedule, whose year tables are already built.
-    if cached is not None and cached[1] == schedule:
-        schedule = cached[1]
-    # Read inside the transaction that changes the calendar, the schedule holds its uncommitted
-    # rows: the commit drops it (forget_schedules), a rollback leaves it for at most the TTL.
-    _schedules[calendar_id] = (now, schedule)
-    return schedule
+    return _schedules.get(calendar_id, lambda: compile_schedule(BusinessCalendar.objects.get(pk=calendar_id)))
 
 
 def compile_schedule(calendar: BusinessCalendar) -> Schedule:
@@ -77,11 +65,9 @@ def active_calendars() -> list[BusinessCalendar]:
 
 
 def forget_schedules(**_kwargs: Any) -> None:
-    """Drop this process's schedules now and again when the current transaction commits, so a
-    change is seen by the next request here, and never hidden by a schedule read before it."""
-    _schedules.clear()
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_schedules.clear)
+    """Drop this process's schedules now and when the current transaction commits, so a change
+    is seen by the next request here, and never hidden by a schedule read before it."""
+    _schedules.forget()
 
 
 # --- Service levels, cached per process ---------------------------------------------------------
@@ -138,17 +124,16 @@ class ServiceLevels:
         return self.policies.get(self.default_policy_id) if self.default_policy_id else None
 
 
-_service_levels: tuple[float, ServiceLevels] | None = None
+_service_levels: ProcessCache[None, ServiceLevels] = ProcessCache(lambda: SCHEDULE_TTL_SECONDS)
 
 
 def service_levels() -> ServiceLevels:
     """The service levels snapshot (read at most every few seconds per process; dropped at
     once here when one of their rows changes)."""
-    global _service_levels
-    cached = _service_levels
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < SCHEDULE_TTL_SECONDS:
-        return cached[1]
+    return _service_levels.get(None, _read_service_levels)
+
+
+def _read_service_levels() -> ServiceLevels:
     from tierdesk.sla.models import EscalationRule, ServiceAgreement, SlaPolicy, SlaTarget
 
     targets: dict[int, dict[tuple[int, str], dt.timedelta]] = {}
@@ -192,7 +177,7 @@ def service_levels() -> ServiceLevels:
         if policy.is_default:
             default_policy_id = policy.pk
     default = default_calendar()
-    config = ServiceLevels(
+    return ServiceLevels(
         policies=policies,
         agreements={
             (org, category, kind): policy
@@ -203,8 +188,6 @@ def service_levels() -> ServiceLevels:
         default_policy_id=default_policy_id,
         default_calendar_id=default.pk if default else None,
     )
-    _service_levels = (now, config)
-    return config
 
 
 def schedule_for_policy(policy: PolicyView) -> Schedule:
@@ -215,12 +198,4 @@ def schedule_for_policy(policy: PolicyView) -> Schedule:
 
 def forget_service_levels(**_kwargs: Any) -> None:
     """Drop this process's service-level snapshot now and when the transaction commits."""
-    global _service_levels
-    _service_levels = None
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_drop_service_levels)
-
-
-def _drop_service_levels() -> None:
-    global _service_levels
-    _service_levels = None
+    _service_levels.forget()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from tierdesk.audit.models import AuditEvent
 from tierdesk.audit.selectors import events_for
 from tierdesk.common.pagination import Page, keyset_page
+from tierdesk.common.process_cache import ProcessCache
 from tierdesk.tickets.choices import DEFAULT_PRIORITY_MATRIX, OPEN_STATUSES, EntryKind
 from tierdesk.tickets.models import (
     Attachment,
@@ -61,17 +60,16 @@ class DeskConfig:
 # configuration. The process that made the change drops its snapshot at once (forget_desk_config
 # runs on save/delete and on commit); the others see the change within this many seconds.
 DESK_CONFIG_TTL_SECONDS = 5.0
-_desk_config: tuple[float, DeskConfig] | None = None
+_desk_configs: ProcessCache[None, DeskConfig] = ProcessCache(lambda: DESK_CONFIG_TTL_SECONDS)
 
 
 def desk_config() -> DeskConfig:
     """The current desk configuration snapshot (read at most every few seconds per process)."""
-    global _desk_config
-    cached = _desk_config
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < DESK_CONFIG_TTL_SECONDS:
-        return cached[1]
-    config = DeskConfig(
+    return _desk_configs.get(None, _read_desk_config)
+
+
+def _read_desk_config() -> DeskConfig:
+    return DeskConfig(
         lines=tuple(SupportLine.objects.order_by("level")),
         matrix={
             (impact, urgency): priority
@@ -80,25 +78,12 @@ def desk_config() -> DeskConfig:
             )
         },
     )
-    # Read inside the transaction that changes the configuration, the snapshot holds its
-    # uncommitted rows: the commit drops it (forget_desk_config), a rollback leaves it for at
-    # most the TTL.
-    _desk_config = (now, config)
-    return config
 
 
 def forget_desk_config(**_kwargs: Any) -> None:
-    """Drop this process's snapshot now and again when the current transaction commits, so a
-    change is seen by the next request here, and never hidden by a snapshot taken before it."""
-    global _desk_config
-    _desk_config = None
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_drop_desk_config)
-
-
-def _drop_desk_config() -> None:
-    global _desk_config
-    _desk_config = None
+    """Drop this process's snapshot now and when the current transaction commits, so a change
+    is seen by the next request here, and never hidden by a snapshot taken before it."""
+    _desk_configs.forget()
 
 
 @dataclass(frozen=True)
@@ -145,8 +130,7 @@ class AgentScope:
 # drop the whole map here at once (apps.py connects forget_agent_scopes to their signals);
 # other processes follow within DESK_CONFIG_TTL_SECONDS. Deactivating a user or revoking his
 # token takes effect at once everywhere: those are checked on every request.
-_agent_scopes: dict[int, tuple[float, AgentScope]] = {}
-_AGENT_SCOPES_MAX = 10_000
+_agent_scopes: ProcessCache[int, AgentScope] = ProcessCache(lambda: DESK_CONFIG_TTL_SECONDS)
 
 
 def agent_scope(user: User) -> AgentScope:
@@ -155,15 +139,7 @@ def agent_scope(user: User) -> AgentScope:
     cached: AgentScope | None = getattr(user, _SCOPE_ATTR, None)
     if cached is not None:
         return cached
-    now = time.monotonic()
-    entry = _agent_scopes.get(user.pk)
-    if entry is not None and now - entry[0] < DESK_CONFIG_TTL_SECONDS:
-        setattr(user, _SCOPE_ATTR, entry[1])
-        return entry[1]
-    scope = _read_agent_scope(user)
-    if len(_agent_scopes) >= _AGENT_SCOPES_MAX:
-        _agent_scopes.clear()
-    _agent_scopes[user.pk] = (now, scope)
+    scope = _agent_scopes.get(user.pk, lambda: _read_agent_scope(user))
     setattr(user, _SCOPE_ATTR, scope)
     return scope
 
@@ -199,9 +175,7 @@ def _read_agent_scope(user: User) -> AgentScope:
 def forget_agent_scopes(**_kwargs: Any) -> None:
     """Drop every cached scope in this process, now and when the current transaction commits
     (a scope read inside it, before the commit, must not outlive it)."""
-    _agent_scopes.clear()
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_agent_scopes.clear)
+    _agent_scopes.forget()
 
 
 # --- Lists ----------------------------------------------------------------------------------
