@@ -106,13 +106,13 @@ def test_request_from_registration_to_rating(
     page.locator("#reply-body, textarea[name=body]").first.fill("Toner sensor suspected (internal)")
     page.get_by_role("button", name="Send").click()
     page.wait_for_load_state()
+    l1.screenshot("workspace-ticket")  # the conversation, before the ticket leaves L1
     form = action_form(page, "escalate")
     page.get_by_text("Escalate", exact=True).first.click()  # opens the <details>
     form.locator("select[name=line]").select_option(label=SupportLine.objects.get(code="L2").__str__())
     form.locator("textarea[name=reason]").fill("Needs a hardware check")
     form.get_by_role("button").click()
     page.wait_for_load_state()
-    l1.screenshot("workspace-ticket")
     ticket.refresh_from_db()
     assert ticket.current_line.code == "L2"
     assert ticket.entries.filter(kind="public", body__startswith="We are on it").exists()
