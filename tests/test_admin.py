@@ -42,6 +42,11 @@ def admin_client(world: World) -> Client:
         "sla/serviceagreement",
         "sla/escalationrule",
         "sla/slaoutcome",
+        "mail/mailbox",
+        "mail/inboundmessage",
+        "mail/outboundmessage",
+        "mail/failingaddress",
+        "mail/notificationtemplate",
     ],
 )
 def test_admin_changelists_open(admin_client: Client, world: World, model: str) -> None:
@@ -177,3 +182,35 @@ def test_a_service_level_edited_in_the_admin_is_audited_with_its_targets(
     updated = AuditEvent.objects.filter(event_type="sla_policy.updated", actor=world.admin)
     changed = {key for event in updated for key in (event.new or {})}
     assert {"pause_statuses", "excluded_lines"} <= changed
+
+
+def test_a_mailbox_edited_in_the_admin_keeps_its_password_and_is_audited(
+    admin_client: Client, world: World
+) -> None:
+    from tierdesk.mail.models import Mailbox
+
+    form = {
+        "name": "Support",
+        "address": "support@desk.test",
+        "is_active": "on",
+        "imap_host": "imap.desk.test",
+        "imap_port": "993",
+        "imap_security": "ssl",
+        "imap_username": "support",
+        "imap_password": "s3cret-pass",
+        "imap_folder": "INBOX",
+        "processed_folder": "",
+    }
+    assert admin_client.post("/admin/mail/mailbox/add/", form).status_code == 302
+    box = Mailbox.objects.get()
+    assert box.imap_password == "s3cret-pass"
+    page = admin_client.get(f"/admin/mail/mailbox/{box.pk}/change/").content.decode()
+    assert "s3cret-pass" not in page  # never sent back to the browser
+    form.update(imap_password="", imap_folder="Support")
+    assert admin_client.post(f"/admin/mail/mailbox/{box.pk}/change/", form).status_code == 302
+    box.refresh_from_db()
+    assert (box.imap_password, box.imap_folder) == ("s3cret-pass", "Support")  # empty keeps it
+    events = AuditEvent.objects.filter(event_type__startswith="mailbox.").order_by("id")
+    assert [e.event_type for e in events] == ["mailbox.created", "mailbox.updated"]
+    assert events[1].new == {"imap_folder": "Support"}
+    assert "s3cret-pass" not in repr([(e.old, e.new) for e in events])

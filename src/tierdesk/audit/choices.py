@@ -59,6 +59,18 @@ class EventType(models.TextChoices):
     TICKET_SLA_MET = "ticket.sla_met", _("SLA target met")
     TICKET_SLA_BREACHED = "ticket.sla_breached", _("SLA target breached")
     TICKET_SLA_WARNING = "ticket.sla_warning", _("SLA escalation rule fired")
+    TICKET_MAIL_BOUNCED = "ticket.mail_bounced", _("E-mail not delivered")
+    # E-mail channel
+    MAILBOX_CREATED = "mailbox.created", _("Mailbox created")
+    MAILBOX_UPDATED = "mailbox.updated", _("Mailbox updated")
+    MAIL_ASSIGNED = "mail.assigned", _("Held e-mail assigned")
+    MAIL_RETRIED = "mail.retried", _("Quarantined e-mail retried")
+    MAIL_DISCARDED = "mail.discarded", _("E-mail discarded")
+    MAIL_ADDRESS_FAILING = "mail.address_failing", _("E-mail address marked as failing")
+    MAIL_ADDRESS_CLEARED = "mail.address_cleared", _("E-mail address failure cleared")
+    NOTIFICATION_TEMPLATE_CREATED = "notification_template.created", _("Notification template created")
+    NOTIFICATION_TEMPLATE_UPDATED = "notification_template.updated", _("Notification template changed")
+    NOTIFICATION_TEMPLATE_DELETED = "notification_template.deleted", _("Notification template deleted")
     # Agent workspace
     CANNED_ANSWER_SAVED = "canned_answer.saved", _("Canned answer saved")
     CANNED_ANSWER_DELETED = "canned_answer.deleted", _("Canned answer deleted")

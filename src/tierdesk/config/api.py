@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError
 from tierdesk.accounts.api import router as me_router
 from tierdesk.common.api import ActiveSessionAuth, ObjectParser, TokenAuth, error_body
 from tierdesk.common.errors import DomainError
+from tierdesk.mail.api import router as mail_router
 from tierdesk.orgs.api import router as orgs_router
 from tierdesk.sla.api import router as sla_router
 from tierdesk.tickets.api import attachments_router, config_router
@@ -33,6 +34,7 @@ api.add_router("/organisations", orgs_router)
 api.add_router("/tickets", tickets_router)
 api.add_router("/attachments", attachments_router)
 api.add_router("/sla", sla_router)
+api.add_router("/mail", mail_router)
 api.add_router("/", config_router)
 
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "tierdesk.workspace",
     "tierdesk.portal",
     "tierdesk.sla",
+    "tierdesk.mail",
 ]
 
 MIDDLEWARE = [
@@ -193,10 +194,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-# The SLA sweep every 30 s. `make run` embeds the scheduler in its worker (--beat); production
-# runs one `celery beat` beside the workers (a second scheduler only adds sweeps, which are safe
-# to overlap).
-CELERY_BEAT_SCHEDULE = {"sla-sweep": {"task": "tierdesk.sla.sweep", "schedule": 30.0}}
+# The SLA sweep every 30 s; IMAP mailboxes polled every minute (`tierdesk watch_mailboxes`
+# adds IMAP IDLE for mail within seconds); the outbox delivered every minute besides the kick
+# each commit gives it (this picks up retries). `make run` embeds the scheduler in its worker
+# (--beat); production runs one `celery beat` beside the workers (a second scheduler only adds
+# runs, which are safe to overlap).
+CELERY_BEAT_SCHEDULE = {
+    "sla-sweep": {"task": "tierdesk.sla.sweep", "schedule": 30.0},
+    "mail-poll": {"task": "tierdesk.mail.poll_mailboxes", "schedule": 60.0},
+    "mail-deliver": {"task": "tierdesk.mail.deliver", "schedule": 60.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Outgoing mail --------------------------------------------------------------------------
@@ -211,6 +218,13 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 DEFAULT_FROM_EMAIL = env.str("TIERDESK_FROM_EMAIL", default="Tierdesk <tierdesk@localhost>")
+# Notifications (tierdesk.mail): the domain of the Message-IDs Tierdesk writes (replies thread
+# back by them; default: the domain of the From address), and the address people reach the
+# desk at, for the absolute links in mails (the portal, the workspace, the rating page).
+TIERDESK_MAIL_DOMAIN = env.str(
+    "TIERDESK_MAIL_DOMAIN", default=DEFAULT_FROM_EMAIL.rstrip(">").rpartition("@")[2] or "localhost"
+)
+TIERDESK_BASE_URL = env.str("TIERDESK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Caches ---------------------------------------------------------------------------------
 # Rate limits of the public forms count in the cache: per process by default, shared when
@@ -246,3 +260,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("TIERDESK_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# E-mail channel (tierdesk.mail). A received message larger than this is quarantined (LMTP
+# refuses it with 552); a sender who writes more than COUNT messages in SECONDS is ignored
+# until the window passes (mail storms, loops with other robots).
+TIERDESK_MAIL_MAX_BYTES = env.int("TIERDESK_MAIL_MAX_BYTES", default=40 * 1024 * 1024)
+_sender_rate = (env.str("TIERDESK_MAIL_SENDER_RATE", default="") or "30/3600").partition("/")
+if not (_sender_rate[0].isdigit() and _sender_rate[2].isdigit()):
+    raise ImproperlyConfigured("TIERDESK_MAIL_SENDER_RATE must read COUNT/SECONDS, e.g. 30/3600.")
+TIERDESK_MAIL_SENDER_RATE = (int(_sender_rate[0]), int(_sender_rate[2]))

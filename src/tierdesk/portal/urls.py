@@ -17,6 +17,7 @@ urlpatterns = [
     path("r/<str:ref>/reply/", views.ticket_reply, name="reply"),
     path("r/<str:ref>/status/", views.ticket_status, name="status"),
     path("r/<str:ref>/rate/", views.ticket_rate, name="rate"),
+    path("rating/<str:token>/", views.rate_by_link, name="rate_by_link"),
     path("files/<int:attachment_id>/", views.attachment, name="attachment"),
     path("form/", views.web_form, name="web_form"),
     path("callback/", views.callback, name="callback"),

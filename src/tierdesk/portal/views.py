@@ -23,11 +23,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tierdesk.accounts.models import User
 from tierdesk.common.clientip import client_ip
 from tierdesk.common.errors import DomainError
+from tierdesk.mail import selectors as mail_selectors
+from tierdesk.mail.outgoing import RatingLinkExpired, RatingLinkInvalid
 from tierdesk.portal import selectors, services
 from tierdesk.portal.forms import (
     CallbackForm,
@@ -394,6 +396,51 @@ def ticket_rate(request: HttpRequest, ref: str) -> HttpResponse:
             messages.success(request, _("Thank you for your rating."))
         return redirect("portal:ticket", ref=ticket.number)
     return _ticket_page(request, ticket, rating_form=form, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def rate_by_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The one-click rating link of a "resolved" mail: no sign-in, the signed token names the
+    ticket and its requester (``tierdesk.mail.outgoing.rating``). GET only shows the choice,
+    preselecting ``?score=`` (mail scanners open links; opening one must change nothing); the
+    form's POST rates, as the requester."""
+    try:
+        ticket, requester = mail_selectors.ticket_to_rate(token)
+    except RatingLinkExpired:
+        reason = _("This rating link has expired. Sign in to the portal to rate the request there.")
+        return render(request, "portal/rating_link_invalid.html", {"reason": reason}, status=400)
+    except RatingLinkInvalid:
+        reason = _("This rating link is not valid. Please use the link from the mail as it is.")
+        return render(request, "portal/rating_link_invalid.html", {"reason": reason}, status=404)
+    status = 200
+    if request.method == "POST":
+        form = RatingForm(request.POST)
+        if form.is_valid():
+            try:
+                tickets.rate_ticket(
+                    ticket,
+                    rating=form.cleaned_data["rating"],
+                    actor=requester,
+                    comment=form.cleaned_data["comment"],
+                )
+            except DomainError as exc:
+                add_domain_error(form, exc)
+                status = exc.status_code
+            else:
+                messages.success(request, _("Thank you for your rating."))
+                return redirect("portal:rate_by_link", token=token)
+        else:
+            status = 400
+    else:
+        score = request.GET.get("score", "")
+        preselected = int(score) if score in {"1", "2", "3", "4", "5"} else ticket.rating
+        form = RatingForm(initial={"rating": preselected, "comment": ticket.rating_comment})
+    context = {
+        "ticket": ticket,
+        "form": form,
+        "may_rate": ticket.status in (Status.RESOLVED, Status.CLOSED),
+    }
+    return render(request, "portal/rate_link.html", context, status=status)
 
 
 @customer_required

@@ -29,6 +29,7 @@ from tierdesk.audit.services import (
 from tierdesk.common.bulk import update_rows
 from tierdesk.common.context import request_id
 from tierdesk.common.errors import DomainError, NotPermitted
+from tierdesk.mail.outgoing import queue_sla_notifications
 from tierdesk.sla import clock
 from tierdesk.sla.choices import DateKind, EscalationAction, SlaState, TargetKind
 from tierdesk.sla.clock import Verdict
@@ -52,7 +53,6 @@ from tierdesk.sla.selectors import (
     schedule_for_policy,
     service_levels,
 )
-from tierdesk.sla.tasks import send_sla_notifications
 from tierdesk.tickets.choices import OPEN_STATUSES, EntryKind
 from tierdesk.tickets.models import SupportLine, Team, Ticket, TicketEntry
 
@@ -502,8 +502,8 @@ def sweep_due_tickets(
             if _escalate_to_next_line(ticket, actor=actor):
                 result.escalated += 1
         if result.notifications:
-            notices = list(result.notifications)
-            transaction.on_commit(lambda: send_sla_notifications.delay(notices))
+            # Written to the outbox in this transaction; the mail worker sends them after the commit.
+            queue_sla_notifications(result.notifications, tickets={t.pk: t for t in tickets})
     return result
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tierdesk.accounts.models import User
 from tierdesk.common.errors import Conflict, DomainError
+from tierdesk.mail import selectors as mail_selectors
 from tierdesk.sla.status import sla_overview
 from tierdesk.tickets import selectors as tickets
 from tierdesk.tickets import services as ticket_services
@@ -231,6 +232,7 @@ def _render_ticket(
         "related": [(pk, Ticket(pk=pk).number) for pk in selectors.related_ticket_ids(ticket)],
         "tab": tab,
         "sla": sla_overview(ticket),
+        "outbound": mail_selectors.ticket_outbound_messages(ticket),
     }
     return render(request, "workspace/ticket.html", context, status=status)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tierdesk.workspace import ticket_views, views
+from tierdesk.workspace import mail_views, ticket_views, views
 
 app_name = "workspace"
 
@@ -19,4 +19,12 @@ urlpatterns = [
     path("new/contacts/", views.contact_lookup, name="contact_lookup"),
     path("canned/", views.canned_answers, name="canned"),
     path("canned/<int:pk>/delete/", views.delete_canned_answer, name="delete_canned"),
+    path("mail/", mail_views.mail_list, name="mail"),
+    path("mail/badge/", mail_views.mail_badge, name="mail_badge"),
+    path("mail/<int:pk>/", mail_views.mail_message, name="mail_message"),
+    path("mail/<int:pk>/source/", mail_views.mail_source, name="mail_source"),
+    path("mail/<int:pk>/assign/", mail_views.assign_message, name="mail_assign"),
+    path("mail/<int:pk>/discard/", mail_views.discard_message, name="mail_discard"),
+    path("mail/<int:pk>/retry/", mail_views.retry_message, name="mail_retry"),
+    path("people/<int:pk>/clear-bounce/", mail_views.clear_failing_address, name="clear_failing_address"),
 ]

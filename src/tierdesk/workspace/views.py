@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tierdesk.accounts.models import User
 from tierdesk.common.errors import Conflict, DomainError
+from tierdesk.mail import selectors as mail_selectors
 from tierdesk.orgs.selectors import visible_organisations
 from tierdesk.sla.status import sla_overview
 from tierdesk.tickets import selectors as tickets
@@ -289,7 +290,8 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def person(request: HttpRequest, pk: int) -> HttpResponse:
-    """A requester's card: contact details, open and recent tickets."""
+    """A requester's card: contact details (with the bounce mark of his address, if mail to it
+    fails), open and recent tickets."""
     user = staff(request)
     someone = selectors.get_person(user, pk)
     open_page = tickets.ticket_page(
@@ -304,7 +306,12 @@ def person(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "workspace/person.html",
-        {"person": someone, "open_tickets": open_page.items, "recent_tickets": recent_page.items},
+        {
+            "person": someone,
+            "open_tickets": open_page.items,
+            "recent_tickets": recent_page.items,
+            "failing": mail_selectors.failing_address(someone.email) if someone.email else None,
+        },
     )
 
 

@@ -24,6 +24,7 @@ from tierdesk.tickets.services.conversation import (
     add_attachment,
     add_internal_note,
     add_public_reply,
+    add_system_event,
     may_reply_publicly,
     safe_filename,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "add_attachment",
     "add_internal_note",
     "add_public_reply",
+    "add_system_event",
     "assign_ticket",
     "create_ticket",
     "deescalate_ticket",

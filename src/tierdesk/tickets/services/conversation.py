@@ -140,6 +140,27 @@ def add_internal_note(ticket: Ticket, *, actor: User, body: str) -> TicketEntry:
     return entry
 
 
+@transaction.atomic
+def add_system_event(
+    ticket: Ticket,
+    *,
+    event: EventType,
+    actor: User | None,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+) -> TicketEntry:
+    """Something staff should see in the conversation that is neither a reply nor a note, such
+    as a delivery failure report for a message about this ticket. Audited as ``event``."""
+    body = clean_text(body, field="body", max_chars=BODY_MAX_CHARS, required=False)
+    _lock(ticket)
+    entry = TicketEntry.objects.create(
+        ticket=ticket, kind=EntryKind.EVENT, author=actor, event=str(event), data=data or {}, body=body
+    )
+    _audit(ticket, event, actor=actor, new={"entry": entry.pk, **(data or {})})
+    _save(ticket, [], actor=actor)
+    return entry
+
+
 def safe_filename(name: str) -> str:
     """A download name that cannot traverse paths or smuggle control characters.
 
@@ -162,13 +183,14 @@ def safe_filename(name: str) -> str:
 
 @transaction.atomic
 def add_attachment(
-    ticket: Ticket, *, actor: User, file: File[Any], filename: str, entry: TicketEntry | None = None
+    ticket: Ticket, *, actor: User | None, file: File[Any], filename: str, entry: TicketEntry | None = None
 ) -> Attachment:
     """Store an uploaded file on the ticket.
 
     Refused when empty or larger than ``TIERDESK_MAX_ATTACHMENT_BYTES``. Stored by content hash,
     so the same file uploaded twice is kept once. A file attached to an internal note, or
     uploaded by staff without an entry, stays internal only if tied to an internal note.
+    ``actor=None`` is the system itself (a delivery report kept on the ticket).
     """
     limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES
     size = file.size or 0
@@ -181,7 +203,9 @@ def add_attachment(
     if size == 0:
         raise DomainError(_("The file is empty."), field="file")
     _lock(ticket)
-    if actor.is_staff_member:
+    if actor is None:
+        pass
+    elif actor.is_staff_member:
         _ensure_agent_covers(ticket, actor)
     else:
         _ensure_customer_owns(ticket, actor)

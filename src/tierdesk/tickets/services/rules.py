@@ -24,6 +24,7 @@ from tierdesk.tickets.models import (
     TicketEntry,
 )
 from tierdesk.tickets.selectors import agent_scope
+from tierdesk.tickets.signals import ticket_changed
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
@@ -104,6 +105,7 @@ def _audit(
         new=new,
         message=message,
     )
+    ticket_changed.send(Ticket, ticket=ticket, event=event, actor=actor, old=old, new=new)
 
 
 def _event_entry(
