@@ -68,7 +68,8 @@ def build(count: int, senders: list[str], run: str, rng: random.Random) -> list[
         msg["To"] = "support@bench.test"
         msg["Message-ID"] = f"<bench.{run}.{i}@client.example>"
         kind = rng.random()
-        paragraph = "The application stops responding when I open the monthly report. " * rng.randint(15, 90)
+        line = "The application stops responding when I open the monthly report."
+        paragraph = "\n".join([line] * rng.randint(15, 90))
         if kind < 0.10 and ids:
             parent_id, parent_sender = rng.choice(ids)
             msg.replace_header("From", parent_sender)
@@ -84,7 +85,7 @@ def build(count: int, senders: list[str], run: str, rng: random.Random) -> list[
             msg.add_related(rng.randbytes(20_000), maintype="image", subtype="png", cid=f"<shot{i}@c>")
         elif kind < 0.20:
             msg["Subject"] = "Не работает принтер в бухгалтерии"
-            msg.set_content("Принтер не печатает с утра, горит красная лампа. " * 30, charset="koi8-r")
+            msg.set_content("Принтер не печатает с утра, горит красная лампа.\n" * 30, charset="koi8-r")
         else:
             msg["Subject"] = f"Report {i} does not open"
             msg.set_content(paragraph)
@@ -156,7 +157,9 @@ def bench_lmtp(messages: list[bytes], connections: int) -> None:
     def send(chunk: list[bytes]) -> None:
         with smtplib.LMTP("127.0.0.1", port_box[0]) as client:
             for raw in chunk:
-                client.sendmail("mta@bench.test", ["support@bench.test"], raw)
+                # On the wire lines end in CRLF (smtplib leaves bytes as they are).
+                wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                client.sendmail("mta@bench.test", ["support@bench.test"], wire)
 
     before = InboundMessage.objects.count()
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from tests.factories import World, build_world, reseed
 from tierdesk.sla import selectors as sla_selectors
@@ -20,6 +21,9 @@ def _test_settings(settings: Any, tmp_path: Path) -> None:
     deliberate in production and pointless in tests that create a dozen users each)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each test starts in the default language: a request in Russian activates it for the
+    # thread, and the next test in the same worker would otherwise inherit it.
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -223,6 +223,7 @@ def _handle(client: IMAPClient, mailbox: Mailbox, handler: Handler, uids: list[i
         sizes = client.fetch(window, ["RFC822.SIZE"])
         for group in _groups(window, {uid: data.get(b"RFC822.SIZE", 0) for uid, data in sizes.items()}):
             bodies = client.fetch(group, ["BODY.PEEK[]"])
+            done: list[int] = []
             for uid in group:
                 # Popped, so the batch's memory shrinks as it is handled.
                 raw = bodies.pop(uid, {}).get(b"BODY[]")
@@ -237,8 +238,12 @@ def _handle(client: IMAPClient, mailbox: Mailbox, handler: Handler, uids: list[i
                     continue
                 finally:
                     del raw
-                marker.mark(uid)
+                done.append(uid)
                 handled += 1
+            # One command marks the group: every message in it is committed already; a crash
+            # before this line offers them again, and the import recognises each.
+            if done:
+                marker.mark(done)
     return handled
 
 
@@ -266,23 +271,23 @@ class _Marker:
         self.server = f"{mailbox.imap_host}:{mailbox.imap_port}"
         self.folder_checked = False
 
-    def mark(self, uid: int) -> None:
+    def mark(self, uids: list[int]) -> None:
         if not self.folder:
-            self.client.add_flags([uid], [SEEN], silent=True)
+            self.client.add_flags(uids, [SEEN], silent=True)
             return
         if not self.folder_checked:
             self._ensure_folder()
             self.folder_checked = True
         try:
             if self.client.has_capability("MOVE"):
-                self.client.move([uid], self.folder)
+                self.client.move(uids, self.folder)
             else:
                 # Not atomic: a crash after the COPY leaves a second copy in the processed
                 # folder at the next poll, never a lost message.
-                self.client.copy([uid], self.folder)
-                self.client.add_flags([uid], [DELETED], silent=True)
+                self.client.copy(uids, self.folder)
+                self.client.add_flags(uids, [DELETED], silent=True)
                 if self.client.has_capability("UIDPLUS"):
-                    self.client.uid_expunge([uid])
+                    self.client.uid_expunge(uids)
                 # Without UIDPLUS only a plain EXPUNGE is left, which would also remove what
                 # other clients flagged \Deleted: the message stays flagged (and is not fetched
                 # again: the search skips deleted messages) until the server or a person expunges.

@@ -304,16 +304,9 @@ def _attach_all(
     is left out with a system event saying so (the original keeps it, up to the mail limit)."""
     from tierdesk.tickets import services as tickets
 
-    files = [(a.filename or "attachment", a.data) for a in parsed.attachments]
-    files.append((_("original message") + ".eml", raw))
-    skipped: list[str] = []
-    for name, data in files:
-        if not data:
-            continue
-        try:
-            tickets.add_attachment(ticket, actor=actor, file=ContentFile(data), filename=name, entry=entry)
-        except tickets.TooLarge:
-            skipped.append(name)
+    files = [(a.filename or "attachment", ContentFile(a.data)) for a in parsed.attachments if a.data]
+    files.append((_("original message") + ".eml", ContentFile(raw)))
+    _stored, skipped = tickets.add_attachments(ticket, actor=actor, files=files, entry=entry)
     if skipped:
         tickets.add_system_event(
             ticket,

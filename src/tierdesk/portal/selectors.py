@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Lower
 from django.utils.encoding import force_str
 from django.utils.functional import Promise
 from django.utils.http import urlsafe_base64_decode
@@ -141,8 +142,19 @@ def organisation_for_email(email: str) -> Organisation | None:
 
 
 def find_contact(email: str) -> User | None:
-    """The person with this e-mail address (case-insensitive), if any."""
-    return User.objects.filter(email__iexact=(email or "").strip()).order_by("id").first()
+    """The person with this e-mail address (case-insensitive), if any, with his organisation.
+
+    Compared as ``lower(email)``, the expression of the unique index ``user_email_unique_ci``
+    (``iexact`` would compare ``UPPER()`` and read every person)."""
+    address = (email or "").strip().lower()
+    return (
+        User.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower=address)
+        .exclude(email="")  # the index is partial: this condition lets PostgreSQL use it
+        .select_related("organisation")
+        .order_by("id")
+        .first()
+    )
 
 
 def find_invitation(raw_token: str) -> Invitation | None:

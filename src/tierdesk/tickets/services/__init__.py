@@ -22,6 +22,7 @@ from tierdesk.tickets.services.configuration import (
 from tierdesk.tickets.services.conversation import (
     TooLarge,
     add_attachment,
+    add_attachments,
     add_internal_note,
     add_public_reply,
     add_system_event,
@@ -43,6 +44,7 @@ __all__ = [
     "EDITABLE_FIELDS",
     "TooLarge",
     "add_attachment",
+    "add_attachments",
     "add_internal_note",
     "add_public_reply",
     "add_system_event",

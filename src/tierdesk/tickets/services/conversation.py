@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import unicodedata
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -192,6 +193,41 @@ def add_attachment(
     uploaded by staff without an entry, stays internal only if tied to an internal note.
     ``actor=None`` is the system itself (a delivery report kept on the ticket).
     """
+    _check_file(file)
+    _lock_for_files(ticket, actor=actor, entry=entry)
+    attachment = _store_file(ticket, actor=actor, file=file, filename=filename, entry=entry)
+    _save(ticket, [], actor=actor)
+    return attachment
+
+
+@transaction.atomic
+def add_attachments(
+    ticket: Ticket,
+    *,
+    actor: User | None,
+    files: Sequence[tuple[str, File[Any]]],
+    entry: TicketEntry | None = None,
+) -> tuple[list[Attachment], list[str]]:
+    """Store several files at once (an e-mail's attachments and its original): the same rules
+    as ``add_attachment`` with one lock and one save of the ticket. Returns the stored files and
+    the names of those refused as empty or too large (the others are still stored); each stored
+    file is audited."""
+    _lock_for_files(ticket, actor=actor, entry=entry)
+    stored: list[Attachment] = []
+    refused: list[str] = []
+    for filename, file in files:
+        try:
+            _check_file(file)
+        except DomainError:
+            refused.append(filename)
+            continue
+        stored.append(_store_file(ticket, actor=actor, file=file, filename=filename, entry=entry))
+    if stored:
+        _save(ticket, [], actor=actor)
+    return stored, refused
+
+
+def _check_file(file: File[Any]) -> None:
     limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES
     size = file.size or 0
     if size > limit:
@@ -202,6 +238,9 @@ def add_attachment(
         )
     if size == 0:
         raise DomainError(_("The file is empty."), field="file")
+
+
+def _lock_for_files(ticket: Ticket, *, actor: User | None, entry: TicketEntry | None) -> None:
     _lock(ticket)
     if actor is None:
         pass
@@ -213,6 +252,12 @@ def add_attachment(
             raise Conflict(_("This request is closed; please open a new request."), code="not_open")
     if entry is not None and entry.ticket_id != ticket.pk:
         raise DomainError(_("The entry belongs to another ticket."), field="entry")
+
+
+def _store_file(
+    ticket: Ticket, *, actor: User | None, file: File[Any], filename: str, entry: TicketEntry | None
+) -> Attachment:
+    size = file.size or 0
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
@@ -240,5 +285,4 @@ def add_attachment(
         actor=actor,
         new={"attachment": attachment.pk, "filename": clean_name, "size": size, "sha256": attachment.sha256},
     )
-    _save(ticket, [], actor=actor)
     return attachment
