@@ -19,6 +19,8 @@ import asyncio
 import os
 import random
 import smtplib
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -175,6 +177,49 @@ def bench_lmtp(messages: list[bytes], connections: int) -> None:
     summary(f"LMTP, {connections} connection(s)", len(messages), seconds, sum(map(len, messages)))
 
 
+def bench_lmtp_processes(messages: list[bytes], processes: int, connections: int) -> None:
+    """The production listener, `tierdesk lmtp_server --processes N`, as its own process."""
+    port = _free_port()
+    command = [sys.executable, str(ROOT / "manage.py"), "lmtp_server", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--processes", str(processes)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+        def send(chunk: list[bytes]) -> None:
+            with smtplib.LMTP("127.0.0.1", port) as client:
+                for raw in chunk:
+                    wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                    client.sendmail("mta@bench.test", ["support@bench.test"], wire)
+
+        before = InboundMessage.objects.count()
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(connections) as pool:
+            list(pool.map(send, [messages[k::connections] for k in range(connections)]))
+        seconds = time.perf_counter() - t0
+        assert InboundMessage.objects.count() - before == len(messages)
+        label = f"LMTP, {processes} processes, {connections} conn."
+        summary(label, len(messages), seconds, sum(map(len, messages)))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,6 +238,7 @@ def main() -> None:
     if args.only in (None, "lmtp"):
         bench_lmtp(build(args.messages, senders, run + "l", rng), 1)
         bench_lmtp(build(args.messages, senders, run + "c", rng), 4)
+        bench_lmtp_processes(build(args.messages, senders, run + "p", rng), 2, 4)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
+import signal
+import smtplib
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError
 
 from tests.factories import World
@@ -22,6 +30,7 @@ from tierdesk.mail.models import InboundMessage, Mailbox
 from tierdesk.tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CallerThreadExecutor(Executor):
@@ -166,3 +175,44 @@ def test_import_message_is_what_the_listener_calls(world: World) -> None:
     assert row.ticket is not None
     assert ".leading dot line" in row.ticket.description
     assert "..two dots" in row.ticket.description
+
+
+@pytest.mark.skipif(
+    "sqlite" in settings.DATABASES["default"]["ENGINE"],
+    reason="an in-memory SQLite test database is invisible to another process; CI runs this on PostgreSQL",
+)
+def test_the_listener_command_serves_from_several_processes_and_stops_cleanly(committed_world: World) -> None:
+    db = settings.DATABASES["default"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TIERDESK_STORAGE_PATH": settings.MEDIA_ROOT,
+    }
+    server = subprocess.Popen(  # noqa: S603 - our own command under our own interpreter
+        [sys.executable, str(ROOT / "manage.py"), "lmtp_server", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        for n in range(4):  # a connection each, as an MTA opens them
+            with smtplib.LMTP("127.0.0.1", port) as client:
+                raw = mail(sender="alex@alpha.test", subject=f"Over LMTP {n}")
+                client.sendmail("mta@desk.test", ["support@desk.test"], raw.replace(b"\n", b"\r\n"))
+        assert Ticket.objects.filter(subject__startswith="Over LMTP").count() == 4
+        assert set(InboundMessage.objects.values_list("transport", flat=True)) == {Transport.LMTP}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err.decode()[-2000:]

@@ -22,7 +22,7 @@ from django.test import Client
 from django.test.signals import template_rendered
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from tests.factories import World
 from tests.mail.smtp import SmtpSink, serving, start_sink
@@ -517,7 +517,8 @@ def test_sla_notices_are_mailed_to_staff_with_the_deadline(world: World, sink: S
     [breach] = sink.to(world.admin.email)
     assert warning.subject == f"[{ticket.number}] Deadline at risk: {ticket.subject}"
     assert "75% of its resolution time" in warning.text
-    assert f"{timezone.localtime(due):%H:%M}" in warning.text
+    # As the recipient's locale writes it ("1 p.m." on the hour in English, not "13:00").
+    assert formats.date_format(timezone.localtime(due), "SHORT_DATETIME_FORMAT") in warning.text
     assert f"{settings.TIERDESK_BASE_URL}/desk/t/{ticket.number}/" in warning.text  # the workspace
     assert breach.subject == f"[{ticket.number}] Deadline breached: {ticket.subject}"
     assert "missed its resolution deadline" in breach.text

@@ -1032,3 +1032,36 @@ def test_team_membership_is_admin_only_and_agents_only(world: World) -> None:
     assert event.event_type == "team.updated"
     assert event.old == {"members": [world.l2.pk]}
     assert event.new == {"members": sorted([world.l1.pk, world.l2.pk])}
+
+
+def test_a_request_is_created_with_its_files_in_one_step(world: World, settings: object) -> None:
+    from django.core.files.base import ContentFile
+
+    ticket = services.create_ticket(
+        actor=world.customer_a,
+        organisation=world.org_a,
+        requester=world.customer_a,
+        subject="Scanner",
+        files=[("scan.pdf", ContentFile(b"%PDF-1.7 scan")), ("../../etc/passwd", ContentFile(b"x"))],
+    )
+    stored = {a.filename: a for a in ticket.attachments.all()}
+    assert set(stored) == {"scan.pdf", "passwd"}  # names made safe as for any upload
+    assert stored["scan.pdf"].file.read() == b"%PDF-1.7 scan"
+    assert stored["scan.pdf"].uploaded_by == world.customer_a
+    assert not stored["scan.pdf"].is_internal
+    events = AuditEvent.objects.filter(target_id=ticket.pk, event_type__startswith="ticket.").order_by("id")
+    assert [e.event_type for e in events] == ["ticket.created", "ticket.attachment_added", "ticket.attachment_added"]
+    ticket.refresh_from_db()
+    assert ticket.version == 1  # no second save: the files went in with the ticket
+
+    settings.TIERDESK_MAX_ATTACHMENT_BYTES = 10  # type: ignore[attr-defined]
+    count = Ticket.objects.count()
+    with pytest.raises(services.TooLarge):
+        services.create_ticket(
+            actor=world.customer_a,
+            organisation=world.org_a,
+            requester=world.customer_a,
+            subject="Too big",
+            files=[("big.bin", ContentFile(b"x" * 11))],
+        )
+    assert Ticket.objects.count() == count  # the whole request is refused, nothing half-made

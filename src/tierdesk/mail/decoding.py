@@ -66,13 +66,14 @@ _REFUSED_CODECS = {
 }
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
     """Drop what never belongs in stored text: NUL and other control characters (PostgreSQL
     refuses NUL), a byte-order mark, lone surrogates."""
     text = _CONTROL.sub("", text.replace("\ufeff", ""))
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
+    if _SURROGATE.search(text):
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -96,17 +97,25 @@ def workers() -> int:
 
 
 async def serve(
-    *, host: str = "127.0.0.1", port: int = 8024, socket_path: str = "", stop: asyncio.Event
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8024,
+    socket_path: str = "",
+    sock: socket.socket | None = None,
+    stop: asyncio.Event,
 ) -> None:
-    """Listen until ``stop`` is set."""
+    """Listen until ``stop`` is set: on ``sock`` (already listening, shared by several
+    processes), a Unix socket, or host and port."""
     executor = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="lmtp-import")
     factory = protocol_factory(ImportHandler(executor, deliver_in_thread))
     loop = asyncio.get_running_loop()
-    if socket_path:
+    if sock is not None:
+        server = await loop.create_server(factory, sock=sock)
+    elif socket_path:
         server = await loop.create_unix_server(factory, path=socket_path)
     else:
         server = await loop.create_server(factory, host=host, port=port)
-    logger.info("LMTP listening on %s", socket_path or f"{host}:{port}")
+    logger.info("LMTP listening on %s", socket_path or (sock.getsockname() if sock else f"{host}:{port}"))
     try:
         await stop.wait()
     finally:

@@ -18,9 +18,10 @@ from tierdesk.mail.choices import InboundState, NotificationKind, OutboundState,
 
 
 def raw_message_path(instance: Any, filename: str) -> str:
-    """Raw sources are stored under their SHA-256, like attachments: the same bytes once."""
+    """Raw sources are stored under their SHA-256 where attachments are: the ``.eml`` kept on
+    the ticket is the same file, written once."""
     digest = instance.raw_sha256
-    return f"mail/raw/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    return f"attachments/{digest[:2]}/{digest[2:4]}/{digest}"
 
 
 class Mailbox(models.Model):

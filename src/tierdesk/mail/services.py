@@ -20,10 +20,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
@@ -94,22 +95,39 @@ def import_message(raw: bytes, *, transport: str, mailbox: Mailbox | None = None
         existing.duplicate = True
         return existing
     _store_raw(raw, digest)
+
+    def record() -> InboundMessage:
+        row = InboundMessage(
+            key=key,
+            transport=Transport(transport),
+            mailbox=mailbox,
+            raw_size=len(raw),
+            raw_sha256=digest,
+            state=InboundState.QUARANTINED,
+            error=error,
+        )
+        row.raw.name = raw_message_path(row, "")
+        if parsed is not None:
+            _describe(row, parsed)
+        return row
+
     try:
-        with transaction.atomic():
-            row = InboundMessage(
-                key=key,
-                transport=Transport(transport),
-                mailbox=mailbox,
-                raw_size=len(raw),
-                raw_sha256=digest,
-                state=InboundState.QUARANTINED,
-                error=error,
-            )
-            row.raw.name = raw_message_path(row, "")
-            if parsed is not None:
-                _describe(row, parsed)
-                _apply(row, _process(row, parsed, raw, mailbox=mailbox))
-            row.save(force_insert=True)
+        try:
+            with transaction.atomic():
+                row = record()
+                if parsed is not None:
+                    _apply(row, _route(row, parsed, raw, mailbox=mailbox))
+                row.save(force_insert=True)
+        except DatabaseError:
+            raise  # the database is down or refused (or the key race below): the transport retries
+        except Exception as exc:  # a message that breaks an import rule, or a bug: keep it, say why
+            # The failed attempt was rolled back whole (no savepoint on the common path); the
+            # quarantine record goes in a transaction of its own.
+            logger.exception("mail import failed for %s", key)
+            with transaction.atomic():
+                row = record()
+                _apply(row, _Outcome(InboundState.QUARANTINED, error=f"{type(exc).__name__}: {exc}"))
+                row.save(force_insert=True)
     except IntegrityError:
         # Another process imported the same message between our check and our INSERT.
         existing = InboundMessage.objects.filter(key=key).first()
@@ -125,7 +143,7 @@ def import_message(raw: bytes, *, transport: str, mailbox: Mailbox | None = None
 def _store_raw(raw: bytes, digest: str) -> None:
     """Keep the source under its hash (written before the transaction; an orphan left by a
     rollback is the same bytes the next attempt needs)."""
-    name = f"mail/raw/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    name = raw_message_path(SimpleNamespace(raw_sha256=digest), "")
     if not default_storage.exists(name):
         default_storage.save(name, ContentFile(raw))
 
@@ -300,22 +318,40 @@ def _attachments_only(attachments: Iterable[ParsedAttachment]) -> str:
 def _attach_all(
     ticket: Ticket, parsed: ParsedMessage, raw: bytes, *, actor: User | None, entry: TicketEntry | None
 ) -> None:
-    """Store the message's files and its original as ``.eml``. A file over the attachment limit
-    is left out with a system event saying so (the original keeps it, up to the mail limit)."""
+    """Store the message's files and its original as ``.eml`` on ``entry``. A file over the
+    attachment limit is left out with a system event saying so (the original keeps it, up to
+    the mail limit)."""
     from tierdesk.tickets import services as tickets
 
-    files = [(a.filename or "attachment", ContentFile(a.data)) for a in parsed.attachments if a.data]
-    files.append((_("original message") + ".eml", ContentFile(raw)))
-    _stored, skipped = tickets.add_attachments(ticket, actor=actor, files=files, entry=entry)
+    files, skipped = _acceptable_files(parsed, raw)
+    tickets.add_attachments(ticket, actor=actor, files=files, entry=entry)
     if skipped:
-        tickets.add_system_event(
-            ticket,
-            event=EventType.TICKET_ATTACHMENT_ADDED,
-            actor=None,
-            body=_("Files of an e-mail over the size limit were not attached: %(names)s")
-            % {"names": ", ".join(skipped)},
-            data={"skipped": skipped},
-        )
+        _report_skipped(ticket, skipped)
+
+
+def _acceptable_files(parsed: ParsedMessage, raw: bytes) -> tuple[list[tuple[str, File[Any]]], list[str]]:
+    """The message's files and its original (``.eml``) within the attachment limit, and the
+    names of those over it."""
+    limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES
+    named = [(a.filename or "attachment", a.data) for a in parsed.attachments if a.data]
+    named.append((_("original message") + ".eml", raw))
+    files: list[tuple[str, File[Any]]] = [
+        (name, ContentFile(data)) for name, data in named if len(data) <= limit
+    ]
+    return files, [name for name, data in named if len(data) > limit]
+
+
+def _report_skipped(ticket: Ticket, skipped: list[str]) -> None:
+    from tierdesk.tickets import services as tickets
+
+    tickets.add_system_event(
+        ticket,
+        event=EventType.TICKET_ATTACHMENT_ADDED,
+        actor=None,
+        body=_("Files of an e-mail over the size limit were not attached: %(names)s")
+        % {"names": ", ".join(skipped)},
+        data={"skipped": skipped},
+    )
 
 
 # --- New requests ------------------------------------------------------------------------------
@@ -369,8 +405,12 @@ def _create_ticket_for(
         team = None  # the mailbox's team does not serve this client: the line's queue decides
     if team is not None and line is not None and team.line_id != line.pk:
         team = None
+    # The request's own files go in with the ticket (one transaction step, no second lock and
+    # save); those over the attachment limit are named in a system event instead.
+    files, skipped = _acceptable_files(parsed, raw)
     ticket = tickets.create_ticket(
         actor=None,
+        files=files,
         organisation=organisation,
         requester=requester,
         subject=parsed.subject or _("(no subject)"),
@@ -380,7 +420,8 @@ def _create_ticket_for(
         line=line if line is not None and line.is_active else None,
         team=team,
     )
-    _attach_all(ticket, parsed, raw, actor=requester, entry=None)
+    if skipped:
+        _report_skipped(ticket, skipped)
     if parsed.suppress_auto_responses:
         # RFC 3834: mail from lists and robots, or that asks for no automatic answers, gets no
         # acknowledgement (the row stays, skipped, so the ticket shows why nothing was sent).

@@ -3,9 +3,11 @@ support lines."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -79,13 +81,21 @@ def create_ticket(
     urgency: int = Urgency.MEDIUM,
     line: SupportLine | None = None,
     team: Team | None = None,
+    files: Sequence[tuple[str, File[Any]]] = (),
 ) -> Ticket:
     """Register a request from ``requester`` of ``organisation``.
 
     Customers file for themselves (a manager also for colleagues); agents for organisations
     their teams serve. Priority comes from the matrix; the ticket lands on ``line`` or the
-    intake line. Audited as ``ticket.created``.
+    intake line. ``files`` (name, file) come with the request, under the attachments' rules
+    (an empty or too large one refuses the whole request); stored in the same transaction
+    without the separate lock and save of ``add_attachment``. Audited as ``ticket.created``
+    and one ``ticket.attachment_added`` per file.
     """
+    from tierdesk.tickets.services.conversation import _check_file, _store_file
+
+    for _name, file in files:
+        _check_file(file)
     subject = clean_text(subject, field="subject", max_chars=SUBJECT_MAX_CHARS)
     description = clean_text(description, field="description", max_chars=BODY_MAX_CHARS, required=False)
     if not organisation.is_active:
@@ -154,6 +164,8 @@ def create_ticket(
             "resolution_due_at": ticket.resolution_due_at,
         },
     )
+    for name, file in files:
+        _store_file(ticket, actor=actor, file=file, filename=name, entry=None)
     return ticket
 
 
