@@ -319,3 +319,36 @@ def test_ticket_page_queries_do_not_grow(
         tickets.add_internal_note(ticket, actor=world.l1, body=f"note {n} {entry.pk}")
     with django_assert_max_num_queries(TICKET_QUERIES):
         assert client.get(reverse("portal:ticket", args=[ticket.number])).status_code == 200
+
+
+def test_the_request_shows_what_the_desk_promised_and_by_when(world: World, client: Client) -> None:
+    """The service level in a customer's words: the first answer and the resolution by their
+    deadlines; the answer once given; the clock waiting while the request waits for him."""
+    from django.utils import formats, timezone
+
+    ticket = world.ticket()
+    assert ticket.response_due_at is not None and ticket.resolution_due_at is not None
+    client.force_login(world.customer_a)
+    url = reverse("portal:ticket", args=[ticket.number])
+
+    def shown(when: Any) -> str:
+        return formats.date_format(timezone.localtime(when), "SHORT_DATETIME_FORMAT")
+
+    page = client.get(url).content.decode()
+    assert "First answer by" in page and shown(ticket.response_due_at) in page
+    assert "Resolution planned by" in page and shown(ticket.resolution_due_at) in page
+    for internal in ("at risk", "breached", "Standard"):  # no internal states or policy names
+        assert internal not in page
+
+    tickets.add_public_reply(ticket, actor=world.l1, body="We are on it.")
+    page = client.get(url).content.decode()
+    assert "First answer by" not in page and "given" in page
+
+    tickets.assign_ticket(ticket, assignee=world.l1, actor=world.l1)
+    tickets.transition_ticket(ticket, to_status=Status.WAITING_CUSTOMER, actor=world.l1)
+    page = client.get(url).content.decode()
+    assert "Resolution planned by" not in page
+    assert "The deadline waits while we wait for your answer." in page
+
+    client.force_login(world.customer_b)  # and nobody else sees any of it
+    assert client.get(url).status_code == 404

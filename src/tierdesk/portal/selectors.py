@@ -3,6 +3,7 @@ e-mail domain and invitation token."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
@@ -18,6 +19,7 @@ from tierdesk.common.pagination import Page
 from tierdesk.orgs.models import Organisation
 from tierdesk.portal.models import AccountClaim, Invitation, PendingRegistration, hash_invitation_token
 from tierdesk.portal.tokens import activation_tokens, claim_tokens
+from tierdesk.sla.status import sla_overview
 from tierdesk.tickets.choices import EntryKind, Status
 from tierdesk.tickets.models import Attachment, Category, Ticket, TicketEntry
 from tierdesk.tickets.selectors import TicketFilters, ticket_page
@@ -259,3 +261,44 @@ def organisation_invitations(user: User) -> QuerySet[Invitation]:
     if not user.is_org_manager or user.organisation_id is None:
         return Invitation.objects.none()
     return Invitation.objects.filter(organisation_id=user.organisation_id).order_by("-created_at", "-id")[:50]
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """One promise of the service level, as the customer reads it: "First answer by 14:30"."""
+
+    label: str
+    when: dt.datetime | None
+    note: str = ""
+
+
+def service_commitments(ticket: Ticket) -> list[Commitment]:
+    """What the desk promised on this request and by when, in a customer's words: the first
+    answer and the resolution by their deadlines (business time already counted in), or when
+    they were given; that the clock waits while the request waits for the customer. Nothing of
+    the desk's internals (at risk, breached, escalation). Empty for closed requests and those
+    without a service level. No query: the service levels are a per-process snapshot."""
+    if ticket.status in (Status.CLOSED, Status.CANCELLED):
+        return []
+    overview = sla_overview(ticket)
+    if overview is None:
+        return []
+    found: list[Commitment] = []
+    response = overview.first_response
+    if response is not None:
+        if response.achieved_at is not None:
+            found.append(Commitment(str(_("First answer")), response.achieved_at, str(_("given"))))
+        elif response.due_at is not None:
+            found.append(Commitment(str(_("First answer by")), response.due_at))
+    resolution = overview.resolution
+    if resolution is not None and resolution.achieved_at is None:
+        if resolution.due_at is not None:
+            found.append(Commitment(str(_("Resolution planned by")), resolution.due_at))
+        elif overview.paused_since is not None:
+            note = (
+                _("The deadline waits while we wait for your answer.")
+                if ticket.status == Status.WAITING_CUSTOMER
+                else _("The deadline is on hold for now.")
+            )
+            found.append(Commitment(str(_("Resolution")), None, str(note)))
+    return found

@@ -311,6 +311,7 @@ def _ticket_page(
             "status_label": selectors.customer_status(ticket.status),
             "entries": selectors.public_conversation(ticket),
             "files": selectors.request_files(ticket),
+            "commitments": selectors.service_commitments(ticket),
             "reply_form": reply_form or ReplyForm(),
             "rating_form": rating_form or RatingForm(initial={"rating": ticket.rating}),
             "may_reply": not closed,
