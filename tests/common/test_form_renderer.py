@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from django import forms
 from django.forms.renderers import DjangoTemplates
+from django.utils import translation
 
-from tierdesk.common.forms import FormRenderer
+from tierdesk.common.forms import FormRenderer, StaticSelect
 from tierdesk.orgs.models import Organisation
+from tierdesk.tickets.choices import Status
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'
 
@@ -72,3 +74,40 @@ def test_the_project_uses_the_fast_renderer() -> None:
     from django.forms.renderers import get_default_renderer
 
     assert isinstance(get_default_renderer(), FormRenderer)
+
+
+class Static(forms.Form):
+    plain = forms.ChoiceField(
+        choices=[("", "—"), ("a", "Alpha"), ("b", HOSTILE), (HOSTILE, "value escaped")],
+        required=False,
+        widget=StaticSelect(attrs={"class": "c", "data-x": HOSTILE}),
+    )
+    number = forms.TypedChoiceField(
+        choices=[(1, "One"), (2, "Two"), (2, "Two again")], coerce=int, required=False, widget=StaticSelect
+    )
+    status = forms.ChoiceField(choices=Status.choices, widget=StaticSelect)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"plain": "b", "number": "2", "status": "resolved"},
+        {"plain": HOSTILE, "number": "", "status": "nonsense"},
+    ],
+)
+def test_static_selects_render_exactly_as_djangos_select(data: dict[str, Any] | None, language: str) -> None:
+    with translation.override(language):
+        for _round in range(2):  # the second round comes from the cache
+            form = Static(data=data, renderer=FormRenderer())
+            for name in form.fields:
+                fast = form[name].as_widget()
+                widget = form.fields[name].widget
+                form.renderer = DjangoTemplates()  # Django's own select, through its templates
+                slow = form[name].as_widget(widget=forms.Select(attrs=widget.attrs, choices=widget.choices))
+                form.renderer = FormRenderer()
+                assert fast == slow
+        assert "<script>" not in str(form["plain"])
+    with translation.override("ru"):
+        assert ">Решена</option>" in str(Static()["status"])

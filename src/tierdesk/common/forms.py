@@ -9,9 +9,11 @@ in Python and leaves every other template to Django.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.forms.renderers import DjangoTemplates
+from django.forms.widgets import Select
+from django.utils import translation
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -59,3 +61,46 @@ class FormRenderer(DjangoTemplates):
             if html is not None:
                 return html
         return super().render(template_name, context, request)
+
+
+class StaticSelect(Select):
+    """A select whose choices are fixed in code (``TextChoices``, a module-level list): its
+    options are escaped once per language and kept, instead of Django building a dictionary
+    per option and translating every label on each render. The queue page has nine such
+    selects; they were a fifth of its time. The markup is Django's, byte for byte (tested).
+
+    Only for flat, unchanging choices: the cache is keyed by the identity of the choice
+    objects (kept alive by the cache itself), never by model rows.
+    """
+
+    _options: ClassVar[dict[tuple[Any, ...], tuple[tuple[str, str], ...]]] = {}
+    _keep: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def _escaped_options(self) -> tuple[tuple[str, str], ...]:
+        choices = list(self.choices)
+        key = (translation.get_language(), *(id(pair) for pair in choices))
+        found = self._options.get(key)
+        if found is None:
+            found = tuple(
+                (str(conditional_escape("" if value is None else str(value))), str(conditional_escape(label)))
+                for value, label in choices
+            )
+            if len(self._options) < 512:  # bounded: a handful of lists times the languages
+                self._options[key] = found
+                self._keep[key] = choices  # the ids above stay these objects'
+        return found
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        wanted = {str(conditional_escape(v)) for v in self.format_value(value)}
+        parts = [f'<select name="{conditional_escape(name)}"{_attrs(self.build_attrs(self.attrs, attrs))}>']
+        chosen = False
+        for option_value, label in self._escaped_options():
+            selected = not chosen and option_value in wanted
+            chosen = chosen or selected
+            parts.append(
+                f'\n  <option value="{option_value}"{" selected" if selected else ""}>{label}</option>\n'
+            )
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped

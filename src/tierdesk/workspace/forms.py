@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
 from tierdesk.accounts.models import User
+from tierdesk.common.forms import StaticSelect
 from tierdesk.common.limits import BODY_MAX_CHARS, REASON_MAX_CHARS, SUBJECT_MAX_CHARS
 from tierdesk.orgs.models import Organisation
 from tierdesk.sla.status import SlaFilter
@@ -33,21 +34,36 @@ def _blank(choices: Any) -> list[tuple[Any, Any]]:
 class QueueForm(forms.Form):
     """The queue's tab, filters and sorting, read from the query string."""
 
-    tab = forms.ChoiceField(label=_("Queue"), choices=TABS, required=False)
+    tab = forms.ChoiceField(label=_("Queue"), choices=TABS, required=False, widget=StaticSelect)
     organisation = forms.ModelChoiceField(
         label=_("Organisation"), queryset=Organisation.objects.none(), required=False
     )
-    status = forms.ChoiceField(label=_("Status"), choices=_blank(Status.choices), required=False)
-    priority = forms.TypedChoiceField(
-        label=_("Priority"), choices=_blank(Priority.choices), coerce=int, empty_value=None, required=False
+    status = forms.ChoiceField(
+        label=_("Status"), choices=_blank(Status.choices), required=False, widget=StaticSelect
     )
-    type = forms.ChoiceField(label=_("Type"), choices=_blank(TicketType.choices), required=False)
+    priority = forms.TypedChoiceField(
+        label=_("Priority"),
+        choices=_blank(Priority.choices),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=StaticSelect,
+    )
+    type = forms.ChoiceField(
+        label=_("Type"), choices=_blank(TicketType.choices), required=False, widget=StaticSelect
+    )
     category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
-    channel = forms.ChoiceField(label=_("Channel"), choices=_blank(Channel.choices), required=False)
+    channel = forms.ChoiceField(
+        label=_("Channel"), choices=_blank(Channel.choices), required=False, widget=StaticSelect
+    )
     assignee = forms.ModelChoiceField(label=_("Assignee"), queryset=User.objects.none(), required=False)
-    sla = forms.ChoiceField(label=_("SLA"), choices=_blank(SlaFilter.choices), required=False)
+    sla = forms.ChoiceField(
+        label=_("SLA"), choices=_blank(SlaFilter.choices), required=False, widget=StaticSelect
+    )
     q = forms.CharField(label=_("Search"), max_length=200, required=False)
-    sort = forms.ChoiceField(label=_("Sort by"), choices=ORDERING_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"), choices=ORDERING_CHOICES, required=False, widget=StaticSelect
+    )
     cursor = forms.CharField(max_length=500, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, organisations: Any, categories: Any, agents: Any, **kwargs: Any) -> None:
@@ -71,9 +87,11 @@ class BulkForm(forms.Form):
         ("escalate", _("Escalate to")),
     ]
     tickets = forms.TypedMultipleChoiceField(label=_("Tickets"), coerce=int, choices=[])
-    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS)
+    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS, widget=StaticSelect)
     assignee = forms.ModelChoiceField(label=_("Assignee"), queryset=User.objects.none(), required=False)
-    status = forms.ChoiceField(label=_("Status"), choices=_blank(Status.choices), required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), choices=_blank(Status.choices), required=False, widget=StaticSelect
+    )
     line = forms.ModelChoiceField(label=_("Line"), queryset=SupportLine.objects.none(), required=False)
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_CHARS, required=False)
     next = forms.CharField(max_length=1500, required=False)
