@@ -9,7 +9,7 @@ in Python and leaves every other template to Django.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.forms.renderers import DjangoTemplates
 from django.forms.widgets import Select
@@ -82,7 +82,10 @@ class StaticSelect(Select):
         found = self._options.get(key)
         if found is None:
             found = tuple(
-                (str(conditional_escape("" if value is None else str(value))), str(conditional_escape(label)))
+                (
+                    str(conditional_escape("" if value is None else str(value))),
+                    str(conditional_escape(cast("str", label))),
+                )
                 for value, label in choices
             )
             if len(self._options) < 512:  # bounded: a handful of lists times the languages
