@@ -165,8 +165,9 @@ def _apply(row: InboundMessage, outcome: _Outcome) -> None:
 
 
 def _process(row: InboundMessage, parsed: ParsedMessage, raw: bytes, *, mailbox: Mailbox | None) -> _Outcome:
-    """Decide what the message is and act on it, inside a savepoint: an error undoes the
-    half-made ticket or reply and quarantines the message instead."""
+    """``_route`` inside a savepoint, for a retry of a stored record: an error undoes the
+    half-made ticket or reply and the record stays quarantined with the new error. (A first
+    import needs no savepoint: it rolls back whole and records the quarantine afresh.)"""
     try:
         with transaction.atomic():
             return _route(row, parsed, raw, mailbox=mailbox)
