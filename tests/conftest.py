@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import translation
 
 from tests.factories import World, build_world, reseed
+from tierdesk.common.forms import forget_model_options
 from tierdesk.sla import selectors as sla_selectors
 from tierdesk.tickets import selectors as ticket_selectors
 
@@ -36,6 +37,7 @@ def _fresh_process_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(ticket_selectors, "DESK_CONFIG_TTL_SECONDS", 3600.0)
     monkeypatch.setattr(sla_selectors, "SCHEDULE_TTL_SECONDS", 3600.0)
     forgets = (
+        forget_model_options,
         ticket_selectors.forget_desk_config,
         ticket_selectors.forget_agent_scopes,
         sla_selectors.forget_service_levels,

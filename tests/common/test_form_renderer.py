@@ -9,7 +9,8 @@ from django import forms
 from django.forms.renderers import DjangoTemplates
 from django.utils import translation
 
-from tierdesk.common.forms import FormRenderer, StaticSelect
+from tierdesk.accounts.models import User
+from tierdesk.common.forms import CachedModelSelect, FormRenderer, StaticSelect
 from tierdesk.orgs.models import Organisation
 from tierdesk.tickets.choices import Status
 
@@ -111,3 +112,57 @@ def test_static_selects_render_exactly_as_djangos_select(data: dict[str, Any] | 
         assert "<script>" not in str(form["plain"])
     with translation.override("ru"):
         assert ">Решена</option>" in str(Static()["status"])
+
+
+class Cached(forms.Form):
+    organisation = forms.ModelChoiceField(
+        queryset=Organisation.objects.order_by("name"), required=False, widget=CachedModelSelect
+    )
+    person = forms.ModelChoiceField(
+        queryset=User.objects.order_by("username"), empty_label=None, widget=CachedModelSelect
+    )
+
+
+@pytest.mark.django_db
+def test_cached_model_selects_render_as_django_and_keep_their_options(
+    world: Any, django_assert_num_queries: Any
+) -> None:
+    def both(data: dict[str, Any] | None) -> list[tuple[str, str]]:
+        form = Cached(data=data, renderer=FormRenderer())
+        pairs = []
+        for name in form.fields:
+            fast = form[name].as_widget()
+            field = form.fields[name]
+            form.renderer = DjangoTemplates()
+            slow = form[name].as_widget(widget=forms.Select(choices=field.widget.choices))
+            form.renderer = FormRenderer()
+            pairs.append((fast, slow))
+        return pairs
+
+    for fast, slow in both({"organisation": world.org_b.pk, "person": world.l1.pk}):
+        assert fast == slow
+    assert f'<option value="{world.l1.pk}" selected>' in str(Cached(data={"person": world.l1.pk})["person"])
+    with django_assert_num_queries(0):  # kept: no query (an unbound form: no validation either)
+        page = str(Cached(initial={"organisation": world.org_a.pk})["organisation"])
+    assert f'<option value="{world.org_a.pk}" selected>' in page
+
+    # A new organisation saved in this process shows at once; in another, within the TTL.
+    from tierdesk.orgs.services import create_organisation
+
+    create_organisation(actor=world.admin, name="Gamma <script>", short_name="gamma")
+    fresh = str(Cached()["organisation"])
+    assert "Gamma &lt;script&gt;" in fresh and "<script>" not in fresh
+    with translation.override("ru"):  # each language its own options (the empty label)
+        assert str(Cached()["organisation"]).count("<option") == fresh.count("<option")
+
+
+@pytest.mark.django_db
+def test_cached_model_options_expire(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierdesk.common import process_cache
+
+    str(Cached()["organisation"])
+    Organisation.objects.filter(pk=world.org_b.pk).update(name="Beta renamed elsewhere")  # no signal
+    assert "Beta renamed elsewhere" not in str(Cached()["organisation"])  # still the kept options
+    later = process_cache.time.monotonic() + 6
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: later)
+    assert "Beta renamed elsewhere" in str(Cached()["organisation"])

@@ -17,6 +17,8 @@ from django.utils import translation
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from tierdesk.common.process_cache import ProcessCache
+
 SELECT_TEMPLATE = "django/forms/widgets/select.html"
 OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
 
@@ -107,3 +109,45 @@ class StaticSelect(Select):
             )
         parts.append("\n</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped
+
+
+# How long a process keeps the options of a select over model rows (seconds). Writes of the
+# rows in this process drop them at once (the apps connect ``forget_model_options``); other
+# processes show a new organisation or agent in the filters within this time.
+MODEL_OPTIONS_TTL_SECONDS = 5.0
+
+_model_options: ProcessCache[tuple[Any, ...], tuple[tuple[str, str], ...]] = ProcessCache(
+    lambda: MODEL_OPTIONS_TTL_SECONDS, max_entries=2_000
+)
+
+
+def forget_model_options(**_signal_kwargs: Any) -> None:
+    """Drop every kept list of options (a signal receiver for the rows' saves and deletes)."""
+    _model_options.forget()
+
+
+class CachedModelSelect(StaticSelect):
+    """A select over model rows (organisations, agents, categories, lines) whose escaped
+    options a process keeps for ``MODEL_OPTIONS_TTL_SECONDS``, keyed by the query's SQL (so each
+    agent's scope has its own) and the language: the queue page's two agent lists, its
+    organisations and categories then cost no query and no model instances. Same markup as
+    Django's (tested)."""
+
+    def _escaped_options(self) -> tuple[tuple[str, str], ...]:
+        iterator = self.choices
+        field = getattr(iterator, "field", None)
+        if field is None:  # not a ModelChoiceField's choices: render them as they are
+            return super()._escaped_options()
+        key = (
+            translation.get_language(),
+            type(field),
+            str(field.empty_label),
+            str(field.queryset.query),
+        )
+        return _model_options.get(
+            key,
+            lambda: tuple(
+                (str(conditional_escape(str(value))), str(conditional_escape(cast("str", label))))
+                for value, label in iterator
+            ),
+        )

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
 from tierdesk.accounts.models import User
-from tierdesk.common.forms import StaticSelect
+from tierdesk.common.forms import CachedModelSelect, StaticSelect
 from tierdesk.common.limits import BODY_MAX_CHARS, REASON_MAX_CHARS, SUBJECT_MAX_CHARS
 from tierdesk.orgs.models import Organisation
 from tierdesk.sla.status import SlaFilter
@@ -36,7 +36,10 @@ class QueueForm(forms.Form):
 
     tab = forms.ChoiceField(label=_("Queue"), choices=TABS, required=False, widget=StaticSelect)
     organisation = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=Organisation.objects.none(), required=False
+        label=_("Organisation"),
+        queryset=Organisation.objects.none(),
+        required=False,
+        widget=CachedModelSelect,
     )
     status = forms.ChoiceField(
         label=_("Status"), choices=_blank(Status.choices), required=False, widget=StaticSelect
@@ -52,11 +55,15 @@ class QueueForm(forms.Form):
     type = forms.ChoiceField(
         label=_("Type"), choices=_blank(TicketType.choices), required=False, widget=StaticSelect
     )
-    category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.none(), required=False, widget=CachedModelSelect
+    )
     channel = forms.ChoiceField(
         label=_("Channel"), choices=_blank(Channel.choices), required=False, widget=StaticSelect
     )
-    assignee = forms.ModelChoiceField(label=_("Assignee"), queryset=User.objects.none(), required=False)
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"), queryset=User.objects.none(), required=False, widget=CachedModelSelect
+    )
     sla = forms.ChoiceField(
         label=_("SLA"), choices=_blank(SlaFilter.choices), required=False, widget=StaticSelect
     )
@@ -88,11 +95,15 @@ class BulkForm(forms.Form):
     ]
     tickets = forms.TypedMultipleChoiceField(label=_("Tickets"), coerce=int, choices=[])
     action = forms.ChoiceField(label=_("Action"), choices=ACTIONS, widget=StaticSelect)
-    assignee = forms.ModelChoiceField(label=_("Assignee"), queryset=User.objects.none(), required=False)
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"), queryset=User.objects.none(), required=False, widget=CachedModelSelect
+    )
     status = forms.ChoiceField(
         label=_("Status"), choices=_blank(Status.choices), required=False, widget=StaticSelect
     )
-    line = forms.ModelChoiceField(label=_("Line"), queryset=SupportLine.objects.none(), required=False)
+    line = forms.ModelChoiceField(
+        label=_("Line"), queryset=SupportLine.objects.none(), required=False, widget=CachedModelSelect
+    )
     reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_CHARS, required=False)
     next = forms.CharField(max_length=1500, required=False)
 
@@ -204,7 +215,9 @@ class TicketEditForm(VersionedForm):
     FIELDS = ("subject", "type", "category", "impact", "urgency")
     subject = forms.CharField(label=_("Subject"), max_length=SUBJECT_MAX_CHARS)
     type = forms.ChoiceField(label=_("Type"), choices=TicketType.choices)
-    category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.none(), required=False, widget=CachedModelSelect
+    )
     impact = forms.TypedChoiceField(label=_("Impact"), choices=Impact.choices, coerce=int)
     urgency = forms.TypedChoiceField(label=_("Urgency"), choices=Urgency.choices, coerce=int)
 
@@ -232,14 +245,19 @@ class IntakeForm(forms.Form):
         label=_("Existing contact"), queryset=User.objects.none(), required=False
     )
     organisation = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=Organisation.objects.none(), required=False
+        label=_("Organisation"),
+        queryset=Organisation.objects.none(),
+        required=False,
+        widget=CachedModelSelect,
     )
     new_email = forms.EmailField(label=_("E-mail of a new contact"), required=False)
     new_first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     new_last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
     new_phone = forms.CharField(label=_("Phone"), max_length=50, required=False)
     type = forms.ChoiceField(label=_("Type"), choices=TicketType.choices, initial=TicketType.INCIDENT)
-    category = forms.ModelChoiceField(label=_("Category"), queryset=Category.objects.none(), required=False)
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.none(), required=False, widget=CachedModelSelect
+    )
     impact = forms.TypedChoiceField(
         label=_("Impact"), choices=Impact.choices, coerce=int, initial=Impact.MEDIUM
     )
