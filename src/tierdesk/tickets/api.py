@@ -48,7 +48,8 @@ attachments_router = Router(tags=["tickets"])
 
 
 def _line(code: str) -> SupportLine:
-    line = SupportLine.objects.filter(code__iexact=code.strip()).first()
+    # A code with a NUL character names no line (and PostgreSQL refuses it in a query).
+    line = None if "\x00" in code else SupportLine.objects.filter(code__iexact=code.strip()).first()
     if line is None:
         raise DomainError(_("No support line with code %(code)s.") % {"code": code}, field="line")
     return line
