@@ -166,3 +166,19 @@ def test_cached_model_options_expire(world: Any, monkeypatch: pytest.MonkeyPatch
     later = process_cache.time.monotonic() + 6
     monkeypatch.setattr(process_cache.time, "monotonic", lambda: later)
     assert "Beta renamed elsewhere" in str(Cached()["organisation"])
+
+
+def test_a_fields_help_is_linked_to_it_for_screen_readers() -> None:
+    """Django points the widget's ``aria-describedby`` at ``<id>_helptext``; our field template
+    must give the help text that id, or assistive technology never reads it with the field."""
+    import re
+
+    from django.template.loader import render_to_string
+
+    class WithHelp(forms.Form):
+        email = forms.EmailField(help_text="We never share it.")
+
+    html = render_to_string("common/field.html", {"field": WithHelp()["email"]})
+    described_by = re.search(r'aria-describedby="([^"]+)"', html)
+    assert described_by is not None
+    assert f'id="{described_by.group(1)}">We never share it.</small>' in html
