@@ -118,14 +118,7 @@ def bench_imap(messages: list[bytes]) -> None:
         print(f"(appended {len(messages)} messages to Dovecot in {time.perf_counter() - t0:.1f} s)")
         mailbox, _created = Mailbox.objects.update_or_create(
             name="bench-imap",
-            defaults={
-                "address": "support@bench.test",
-                "imap_host": server.host,
-                "imap_port": server.port,
-                "imap_security": Mailbox.Security.NONE,
-                "imap_username": server.user,
-                "imap_password": server.password,
-            },
+            defaults={"address": "support@bench.test", **server.mailbox_settings()},
         )
         before = InboundMessage.objects.count()
         t0 = time.perf_counter()

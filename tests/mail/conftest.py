@@ -35,11 +35,5 @@ def imap_mailbox(db: None, dovecot: Dovecot) -> Mailbox:
     """A mailbox polling the test server's INBOX, emptied for this test."""
     dovecot.clear()
     return Mailbox.objects.create(
-        name="Support",
-        address="support@tierdesk.test",
-        imap_host=dovecot.host,
-        imap_port=dovecot.port,
-        imap_security=Mailbox.Security.NONE,
-        imap_username=dovecot.user,
-        imap_password=dovecot.password,
+        name="Support", address="support@tierdesk.test", **dovecot.mailbox_settings()
     )

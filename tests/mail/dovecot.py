@@ -264,6 +264,16 @@ protocol imap {{
         with self.client() as client:
             return sorted(name for _flags, _sep, name in client.list_folders())
 
+    def mailbox_settings(self) -> dict[str, object]:
+        """The fields of a ``Mailbox`` that polls this server (plain IMAP on 127.0.0.1)."""
+        return {
+            "imap_host": self.host,
+            "imap_port": self.port,
+            "imap_security": "none",
+            "imap_username": self.user,
+            "imap_password": self.password,
+        }
+
     def create_folder(self, name: str) -> None:
         with self.client() as client:
             client.create_folder(name)

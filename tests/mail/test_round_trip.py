@@ -215,13 +215,7 @@ def test_a_worker_killed_between_import_and_flag_imports_once(
 ) -> None:
     dovecot.clear()
     mailbox = Mailbox.objects.create(
-        name="Support",
-        address="support@tierdesk.test",
-        imap_host=dovecot.host,
-        imap_port=dovecot.port,
-        imap_security=Mailbox.Security.NONE,
-        imap_username=dovecot.user,
-        imap_password=dovecot.password,
+        name="Support", address="support@tierdesk.test", **dovecot.mailbox_settings()
     )
     dovecot.append(customer_mail(Subject="Killed in the middle"))
     db = settings.DATABASES["default"]
