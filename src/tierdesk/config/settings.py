@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "tierdesk.portal",
     "tierdesk.sla",
     "tierdesk.mail",
+    "tierdesk.kb",
 ]
 
 MIDDLEWARE = [
