@@ -47,6 +47,7 @@ from tests.mail.dovecot import Dovecot  # noqa: E402
 from tierdesk.accounts.models import User  # noqa: E402
 from tierdesk.mail import lmtp  # noqa: E402
 from tierdesk.mail.imap import import_handler, poll_mailbox  # noqa: E402
+from tierdesk.mail.import_pool import ImportPool  # noqa: E402
 from tierdesk.mail.models import InboundMessage, Mailbox  # noqa: E402
 
 
@@ -111,7 +112,7 @@ def summary(label: str, count: int, seconds: float, total_bytes: int) -> None:
     )
 
 
-def bench_imap(messages: list[bytes]) -> None:
+def bench_imap(messages: list[bytes], processes: int = 1) -> None:
     with Dovecot() as server:
         t0 = time.perf_counter()
         server.append_many(messages)
@@ -121,13 +122,19 @@ def bench_imap(messages: list[bytes]) -> None:
             defaults={"address": "support@bench.test", **server.mailbox_settings()},
         )
         before = InboundMessage.objects.count()
+        pool = ImportPool(processes) if processes > 1 else None
+        if pool is not None:  # the workers start (and set Django up) before the clock starts
+            pool.start()
         t0 = time.perf_counter()
-        handled = poll_mailbox(mailbox, import_handler(mailbox))
+        handled = poll_mailbox(mailbox, pool.handler(mailbox) if pool else import_handler(mailbox))
         seconds = time.perf_counter() - t0
+        if pool is not None:
+            pool.close()
         assert handled == len(messages), f"{handled} of {len(messages)} handled"
         assert InboundMessage.objects.count() - before == len(messages)
         assert all(flags == (b"\\Seen",) for _uid, flags, _raw in server.messages())
-        summary("IMAP poll (fetch, import, flag)", handled, seconds, sum(map(len, messages)))
+        label = "IMAP poll (fetch, import, flag)" + (f", {processes} processes" if processes > 1 else "")
+        summary(label, handled, seconds, sum(map(len, messages)))
 
 
 def bench_lmtp(messages: list[bytes], connections: int) -> None:
@@ -219,6 +226,9 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--only", choices=["imap", "lmtp"], default=None)
+    parser.add_argument(
+        "--imap-processes", type=int, default=2, help="also measure IMAP with this many import processes"
+    )
     args = parser.parse_args()
     rng = random.Random(5)
     senders = contacts()
@@ -228,6 +238,8 @@ def main() -> None:
     run = f"{int(time.time())}"
     if args.only in (None, "imap"):
         bench_imap(build(args.messages, senders, run + "i", rng))
+        if args.imap_processes > 1:
+            bench_imap(build(args.messages, senders, run + "j", rng), args.imap_processes)
     if args.only in (None, "lmtp"):
         bench_lmtp(build(args.messages, senders, run + "l", rng), 1)
         bench_lmtp(build(args.messages, senders, run + "c", rng), 4)

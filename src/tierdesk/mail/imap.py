@@ -223,28 +223,42 @@ def _handle(client: IMAPClient, mailbox: Mailbox, handler: Handler, uids: list[i
         sizes = client.fetch(window, ["RFC822.SIZE"])
         for group in _groups(window, {uid: data.get(b"RFC822.SIZE", 0) for uid, data in sizes.items()}):
             bodies = client.fetch(group, ["BODY.PEEK[]"])
-            done: list[int] = []
-            for uid in group:
-                # Popped, so the batch's memory shrinks as it is handled.
-                raw = bodies.pop(uid, {}).get(b"BODY[]")
-                if raw is None:  # expunged by someone else since the search
-                    continue
-                try:
-                    handler(bytes(raw))
-                except Exception:
-                    # Left unmarked: offered again at the next poll. Unparseable mail does not
-                    # come here (the import quarantines it); this is the database or the disk.
-                    logger.exception("mailbox %s: importing message UID %s failed", mailbox.name, uid)
-                    continue
-                finally:
-                    del raw
-                done.append(uid)
-                handled += 1
+            handle_group = getattr(handler, "handle_group", None)
+            if handle_group is not None:  # several processes (tierdesk.mail.import_pool)
+                fetched = {uid: bodies.pop(uid, {}).get(b"BODY[]") for uid in group}
+                items = [(uid, bytes(raw)) for uid, raw in fetched.items() if raw is not None]
+                del fetched
+                done = handle_group(items).done
+                del items
+            else:
+                done = _import_each(mailbox, handler, group, bodies)
+            handled += len(done)
             # One command marks the group: every message in it is committed already; a crash
             # before this line offers them again, and the import recognises each.
             if done:
                 marker.mark(done)
     return handled
+
+
+def _import_each(mailbox: Mailbox, handler: Handler, group: list[int], bodies: dict[int, Any]) -> list[int]:
+    """Import the group's messages one after the other; return the UIDs committed."""
+    done: list[int] = []
+    for uid in group:
+        # Popped, so the batch's memory shrinks as it is handled.
+        raw = bodies.pop(uid, {}).get(b"BODY[]")
+        if raw is None:  # expunged by someone else since the search
+            continue
+        try:
+            handler(bytes(raw))
+        except Exception:
+            # Left unmarked: offered again at the next poll. Unparseable mail does not come
+            # here (the import quarantines it); this is the database or the disk.
+            logger.exception("mailbox %s: importing message UID %s failed", mailbox.name, uid)
+            continue
+        finally:
+            del raw
+        done.append(uid)
+    return done
 
 
 def _groups(uids: Sequence[int], sizes: dict[int, int]) -> Iterator[list[int]]:
@@ -346,7 +360,16 @@ class _Counted:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.failures = 0
-        self.last: Exception | None = None
+        self.last: Exception | str | None = None
+        if hasattr(handler, "handle_group"):
+            self.handle_group = self._handle_group
+
+    def _handle_group(self, items: list[tuple[int, bytes]]) -> Any:
+        result = self.handler.handle_group(items)  # type: ignore[attr-defined]
+        if result.failures:
+            self.failures += result.failures
+            self.last = result.last_error
+        return result
 
     def __call__(self, raw: bytes) -> object:
         try:
@@ -363,7 +386,10 @@ class _Counted:
             "%(count)d message could not be imported and will be tried again: %(error)s",
             "%(count)d messages could not be imported and will be tried again: %(error)s",
             self.failures,
-        ) % {"count": self.failures, "error": f"{type(self.last).__name__}: {self.last}"}
+        ) % {
+            "count": self.failures,
+            "error": self.last if isinstance(self.last, str) else f"{type(self.last).__name__}: {self.last}",
+        }
 
 
 def record_poll(mailbox: Mailbox, *, error: str) -> None:

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 
 from tierdesk.mail import imap
+from tierdesk.mail.import_pool import ImportPool
 from tierdesk.mail.models import Mailbox
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--poll-interval", type=float, default=60.0, help="seconds between polls of servers without IDLE"
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help="import each fetched batch in this many processes (tierdesk.mail.import_pool); "
+            "one per core is a good start",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
@@ -70,12 +78,22 @@ class Command(BaseCommand):
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
-        self.watch(
-            stop,
-            reload_interval=options["reload_interval"],
-            idle_timeout=options["idle_timeout"],
-            poll_interval=options["poll_interval"],
-        )
+        if options["processes"] < 1:
+            raise CommandError("--processes must be at least 1")
+        pool = ImportPool(options["processes"]) if options["processes"] > 1 else None
+        try:
+            if pool is not None:
+                pool.start()
+            self.watch(
+                stop,
+                handler_for=pool.handler if pool is not None else None,
+                reload_interval=options["reload_interval"],
+                idle_timeout=options["idle_timeout"],
+                poll_interval=options["poll_interval"],
+            )
+        finally:
+            if pool is not None:
+                pool.close()
 
     def watch(
         self,
@@ -95,7 +113,7 @@ class Command(BaseCommand):
             own_stop = threading.Event()
             handler = make_handler(mailbox)
 
-            def handle(raw: bytes) -> object:
+            def import_one(raw: bytes) -> object:
                 try:
                     return handler(raw)
                 finally:
@@ -103,6 +121,10 @@ class Command(BaseCommand):
                     # connection: return it after each import (to the pool, or closed), so a
                     # restarted database does not leave the watcher with a dead one.
                     close_old_connections()
+
+            # A pooled handler imports whole batches in its own processes (which recycle their
+            # connections); only a handler of this process needs the wrapper.
+            handle = handler if hasattr(handler, "handle_group") else import_one
 
             def run() -> None:
                 try:
