@@ -14,6 +14,8 @@ from typing import Any
 from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
 from tierdesk.accounts.services import create_api_token, create_user
+from tierdesk.kb import services as kb
+from tierdesk.kb.models import Article
 from tierdesk.orgs.models import Organisation
 from tierdesk.orgs.services import create_contact, create_organisation
 from tierdesk.tickets import services as tickets
@@ -52,6 +54,12 @@ class World:
 
     def token(self, user: User) -> str:
         return create_api_token(user, actor=None, name="tests")[1]
+
+    def article(self, actor: User | None = None, *, publish: bool = False, **kwargs: Any) -> Article:
+        """A knowledge base article written by ``actor`` (the L2 agent by default), see
+        ``make_article``; ``publish=True`` publishes it (setup articles and standards by the
+        administrator, as they need a second person)."""
+        return make_article(actor or self.l2, publisher=self.admin if publish else None, **kwargs)
 
 
 def build_world() -> World:
@@ -125,6 +133,18 @@ def build_world() -> World:
         teams=teams,
         category=category,
     )
+
+
+def make_article(actor: User, *, publisher: User | None = None, **kwargs: Any) -> Article:
+    """An article through ``kb.services.create_article`` (a known problem titled "Article N",
+    internal, unless ``kwargs`` say otherwise); published by ``publisher`` when given."""
+    kwargs.setdefault("kind", "known_problem")
+    kwargs.setdefault("title", f"Article {next(_seq)}")
+    kwargs.setdefault("body", "Restart the **printer**.")
+    article = kb.create_article(actor=actor, **kwargs)
+    if publisher is not None:
+        article = kb.change_article_status(article, actor=publisher, to="published")
+    return article
 
 
 # The data migrations' own functions: a transactional test's flush erases what they seeded.

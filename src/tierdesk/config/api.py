@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError
 from tierdesk.accounts.api import router as me_router
 from tierdesk.common.api import ActiveSessionAuth, ObjectParser, TokenAuth, error_body
 from tierdesk.common.errors import DomainError
+from tierdesk.kb.api import router as kb_router
 from tierdesk.mail.api import router as mail_router
 from tierdesk.orgs.api import router as orgs_router
 from tierdesk.sla.api import router as sla_router
@@ -22,7 +23,8 @@ from tierdesk.tickets.api import router as tickets_router
 api = NinjaAPI(
     title="Tierdesk API",
     version="1",
-    description="Tickets, organisations and contacts of the Tierdesk service desk. "
+    description="Tickets, organisations and contacts, service levels, e-mail and the knowledge base "
+    "of the Tierdesk service desk. "
     "Authenticate with `Authorization: Bearer <token>` (tokens are issued in the admin) "
     "or a browser session.",
     auth=[TokenAuth(), ActiveSessionAuth()],
@@ -35,6 +37,7 @@ api.add_router("/tickets", tickets_router)
 api.add_router("/attachments", attachments_router)
 api.add_router("/sla", sla_router)
 api.add_router("/mail", mail_router)
+api.add_router("/kb", kb_router)
 api.add_router("/", config_router)
 
 

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -204,6 +205,8 @@ CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {"task": "tierdesk.sla.sweep", "schedule": 30.0},
     "mail-poll": {"task": "tierdesk.mail.poll_mailboxes", "schedule": 60.0},
     "mail-deliver": {"task": "tierdesk.mail.deliver", "schedule": 60.0},
+    # Owners of knowledge base articles whose review is overdue: once a day, in the morning UTC.
+    "kb-review-reminders": {"task": "tierdesk.kb.review_reminders", "schedule": crontab(hour=6, minute=0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

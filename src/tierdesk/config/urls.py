@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("tierdesk.accounts.urls")),
     path("desk/", include("tierdesk.workspace.urls")),
     path("desk/reports/", include("tierdesk.sla.urls")),
+    path("desk/kb/", include("tierdesk.kb.urls")),
+    path("portal/kb/", include("tierdesk.kb.portal_urls")),
     path("portal/", include("tierdesk.portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

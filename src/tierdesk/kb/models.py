@@ -50,7 +50,7 @@ class ArticleQuerySet(models.QuerySet["Article"]):
             from tierdesk.tickets.selectors import agent_scope
 
             scope = agent_scope(user)
-            team_ids = [team.id for team in scope.teams]
+            team_ids = sorted(team.team_id for team in scope.teams)
             return self.filter(
                 Q(is_limited=False)
                 | Exists(

@@ -102,9 +102,25 @@ class NewRequestForm(forms.Form):
         label=_("Attachments"), help_text=_("Screenshots, logs; several files allowed.")
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, suggest_url: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = active_categories()  # type: ignore[attr-defined]
+        if suggest_url:
+            # While the customer types the subject, the knowledge base suggests articles
+            # (HTMX, after a pause; without JavaScript the form is just the form).
+            self.fields["subject"].widget.attrs.update(
+                {
+                    "hx-get": suggest_url,
+                    # A form sent back with errors shows the suggestions for its subject again.
+                    "hx-trigger": "input changed delay:300ms"
+                    + (", load" if self.is_bound and self.data.get("subject") else ""),
+                    "hx-target": "#kb-suggestions",
+                    "hx-swap": "innerHTML",
+                    "hx-sync": "this:replace",
+                    "aria-controls": "kb-suggestions",
+                    "autocomplete": "off",
+                }
+            )
 
 
 class ReplyForm(forms.Form):

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -272,7 +273,9 @@ def invitations(request: HttpRequest) -> HttpResponse:
 
 @customer_required
 def new_request(request: HttpRequest) -> HttpResponse:
-    form = NewRequestForm(request.POST or None, request.FILES or None)
+    form = NewRequestForm(
+        request.POST or None, request.FILES or None, suggest_url=reverse("kb_portal:suggest")
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

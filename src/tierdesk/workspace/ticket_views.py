@@ -19,6 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tierdesk.accounts.models import User
 from tierdesk.common.errors import Conflict, DomainError
+from tierdesk.kb import selectors as kb_selectors
+from tierdesk.kb import services as kb_services
+from tierdesk.kb.forms import KnowledgeReplyForm
 from tierdesk.mail import selectors as mail_selectors
 from tierdesk.sla.status import sla_overview
 from tierdesk.tickets import selectors as tickets
@@ -30,7 +33,6 @@ from tierdesk.workspace.access import staff, staff_required
 from tierdesk.workspace.forms import (
     AssignForm,
     LineMoveForm,
-    ReplyForm,
     TicketEditForm,
     TicketRefForm,
     TransitionForm,
@@ -62,7 +64,19 @@ def _reply(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
         ticket_services.add_attachment(
             ticket, actor=user, file=upload, filename=upload.name or "", entry=entry
         )
+    _link_inserted_articles(ticket, user, data.get("kb_articles") or [])
     return done
+
+
+def _link_inserted_articles(ticket: Ticket, user: User, article_ids: list[int]) -> None:
+    """Knowledge-base articles whose link or text the agent inserted into the reply are linked
+    to the ticket with it (those he may read; one already linked keeps its "solved" mark)."""
+    if not article_ids:
+        return
+    linked = {link.article_id for link in kb_selectors.articles_for_ticket(ticket, user)}
+    for article in kb_selectors.visible_articles(user).filter(pk__in=article_ids):
+        if article.pk not in linked:
+            kb_services.link_article_to_ticket(ticket, article, actor=user)
 
 
 def _take(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
@@ -131,7 +145,7 @@ def _edit(ticket: Ticket, user: User, data: dict[str, Any]) -> str:
 
 
 ACTIONS: dict[str, tuple[type[VersionedForm], Action]] = {
-    "reply": (ReplyForm, _reply),
+    "reply": (KnowledgeReplyForm, _reply),
     "take": (VersionedForm, _take),
     "assign": (AssignForm, _assign),
     "transition": (TransitionForm, _transition),
@@ -160,7 +174,7 @@ def _forms(ticket: Ticket, user: User, bound: dict[str, forms.Form] | None = Non
     line_level = ticket.current_line.level
     lines = list(SupportLine.objects.filter(is_active=True).order_by("level"))
     built: dict[str, Any] = {
-        "reply": ReplyForm(
+        "reply": KnowledgeReplyForm(
             initial={**initial, "visibility": "public" if _may_reply(ticket, user) else "internal"}
         ),
         "take": VersionedForm(initial=initial, auto_id="take_%s"),

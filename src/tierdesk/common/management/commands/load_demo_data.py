@@ -1,5 +1,6 @@
 """Load demo data (once) and print the demo logins: a provider with agents on L1-L3 and two
-client organisations with contacts and tickets. Running it again changes nothing."""
+client organisations with contacts, tickets and knowledge-base articles. Running it again
+changes nothing."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from tierdesk.accounts.choices import Role
+from tierdesk.accounts.choices import Language, Role
 from tierdesk.accounts.models import User
 from tierdesk.accounts.services import create_user
+from tierdesk.kb import services as kb
+from tierdesk.kb.choices import ArticleKind, ArticleStatus, Visibility
 from tierdesk.orgs.models import Organisation, Site
 from tierdesk.orgs.services import create_contact, create_organisation, save_site
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.choices import Channel, Impact, Status, TicketType, Urgency
-from tierdesk.tickets.models import Category, SupportLine, Team
+from tierdesk.tickets.models import Category, SupportLine, Team, Ticket
 
 # Demo accounts only: a real installation creates its own with `createsuperuser` / the admin.
 DEMO_LOGINS = [
@@ -215,3 +218,71 @@ class Command(BaseCommand):
             type=TicketType.QUESTION,
             channel=Channel.EMAIL,
         )
+        self._load_articles(
+            dispatcher=dispatcher, engineer=engineer, dba=dba, contoso=contoso, lines=lines, printer_ticket=t1
+        )
+
+    def _load_articles(
+        self,
+        *,
+        dispatcher: User,
+        engineer: User,
+        dba: User,
+        contoso: Organisation,
+        lines: dict[str, SupportLine],
+        printer_ticket: Ticket,
+    ) -> None:
+        """A few articles of each kind and audience, in both languages, linked to a ticket."""
+        jam = kb.create_article(
+            actor=dispatcher,
+            kind=ArticleKind.KNOWN_PROBLEM,
+            title="Printer jams every page",
+            body="## Problem\n\nEvery print job jams after the first sheet.\n\n"
+            "## Solution\n\n1. Open tray 2.\n2. Remove any torn paper.\n3. Print a test page.\n",
+            language=Language.EN,
+            visibility=Visibility.CUSTOMERS,
+            tags=["printer", "hardware"],
+        )
+        kb.change_article_status(jam, actor=dispatcher, to=ArticleStatus.PUBLISHED)
+        kb.link_article_to_ticket(printer_ticket, jam, actor=dispatcher, solved=True)
+
+        vpn = kb.create_article(
+            actor=engineer,
+            kind=ArticleKind.SETUP,
+            title="Настройка VPN-подключения",
+            body="Чтобы работать из дома, настройте VPN:\n\n1. Установите клиент OpenVPN.\n"
+            "2. Импортируйте профиль, который прислал сервис-деск.\n"
+            "3. Войдите с доменным логином и паролем.\n\n"
+            "Пароль должен соответствовать стандарту [[Password policy]].\n",
+            language=Language.RU,
+            visibility=Visibility.CUSTOMERS,
+            tags=["vpn", "удалённая работа"],
+        )
+        kb.change_article_status(vpn, actor=engineer, to=ArticleStatus.REVIEW)
+        # Setup articles are published by a second pair of eyes, not by their author.
+        kb.change_article_status(vpn, actor=dispatcher, to=ArticleStatus.PUBLISHED)
+
+        policy = kb.create_article(
+            actor=engineer,
+            kind=ArticleKind.STANDARD,
+            title="Password policy",
+            body="Passwords have at least 12 characters and are changed once a year.\n\n"
+            "Workstations follow the [[Workstation standard]] (a page still to be written).\n",
+            visibility=Visibility.ORGANISATIONS,
+            organisations=[contoso],
+            tags=["security"],
+        )
+        kb.change_article_status(policy, actor=engineer, to=ArticleStatus.REVIEW)
+        kb.change_article_status(policy, actor=dba, to=ArticleStatus.PUBLISHED)
+
+        erp = kb.create_article(
+            actor=dba,
+            kind=ArticleKind.OPERATIONAL,
+            title="1C database server",
+            body="The 1C databases run on MSSQL 2019 on `db-1c-01`.\n\n"
+            "- Statistics are rebuilt nightly at 02:00.\n- Slow posting: check the query plans first.\n",
+            service="1C:Enterprise",
+            lines=[lines["L2"], lines["L3"]],
+            tags=["1c", "mssql"],
+        )
+        kb.change_article_status(erp, actor=dba, to=ArticleStatus.PUBLISHED)
