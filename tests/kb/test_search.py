@@ -41,7 +41,9 @@ def suggested(user: Any, typed: str, limit: int = 10) -> list[str]:
 
 def test_russian_forms_find_each_other(world: World) -> None:
     article(world, title="Принтеры в бухгалтерии не печатают", language="ru")
-    article(world, title="Замена картриджа", body="Откройте крышку принтера и достаньте картридж.", language="ru")
+    article(
+        world, title="Замена картриджа", body="Откройте крышку принтера и достаньте картридж.", language="ru"
+    )
     article(world, title="Принтер сломался", language="ru")
     article(world, title="Сканер не видит сеть", body="Перезагрузите сканер.", language="ru")
 
@@ -53,7 +55,9 @@ def test_russian_forms_find_each_other(world: World) -> None:
 
 def test_english_stemming_and_mixed_text(world: World) -> None:
     article(world, title="Printer jams on the second floor")
-    article(world, title="Настройка VPN", body="Установите клиент printers-helper и перезапустите.", language="ru")
+    article(
+        world, title="Настройка VPN", body="Установите клиент printers-helper и перезапустите.", language="ru"
+    )
     article(world, title="Monitor flickers")
 
     assert sorted(found(world.l1, "printers")) == ["Printer jams on the second floor", "Настройка VPN"]
@@ -110,9 +114,10 @@ def test_all_words_required_phrase_and_exclusion(world: World) -> None:
 
 
 def test_title_and_snippet_are_escaped_and_marked(world: World) -> None:
-    article(world, 
+    article(
+        world,
         title='<script>alert("printer")</script> & printers',
-        body="Intro words here. <b>Printers</b> & <img src=x onerror=alert(1)> jam when the **printer** is cold.",
+        body="Intro. <b>Printers</b> & <img src=x onerror=alert(1)> jam when the **printer** is cold.",
     )
     hit = search.search_articles(world.l1, "printer").hits[0]
     assert hit.title_html == (
@@ -155,11 +160,11 @@ def zebras(world: World) -> dict[str, Article]:
         "internal": article(w, publish=True, title="Zebra internal"),
         "internal_l2": article(w, publish=True, title="Zebra for L2", lines=[w.lines["L2"]]),
         "customers": article(w, publish=True, title="Zebra for customers", visibility="customers"),
-        "org_a": article(w, 
-            publish=True, title="Zebra for Alpha", visibility="organisations", organisations=[w.org_a]
+        "org_a": article(
+            w, publish=True, title="Zebra for Alpha", visibility="organisations", organisations=[w.org_a]
         ),
-        "org_b": article(w, 
-            publish=True, title="Zebra for Beta", visibility="organisations", organisations=[w.org_b]
+        "org_b": article(
+            w, publish=True, title="Zebra for Beta", visibility="organisations", organisations=[w.org_b]
         ),
         "draft": article(w, title="Zebra draft", visibility="customers"),
         "archived": archived,
@@ -215,7 +220,9 @@ def test_a_user_who_may_read_a_few_of_many_matches_gets_them(world: World) -> No
     customer finds his one article however many internal ones match before it."""
     for i in range(12):
         article(world, title=f"Quokka internal note {i}")
-    mine = article(world, publish=True, title="Quokka for Alpha", visibility="organisations", organisations=[world.org_a])
+    mine = article(
+        world, publish=True, title="Quokka for Alpha", visibility="organisations", organisations=[world.org_a]
+    )
     from tierdesk.kb.search import postgres
 
     with pytest.MonkeyPatch.context() as mp:
@@ -310,10 +317,34 @@ def test_filters(world: World) -> None:
     article(world, title="Backup restore", kind="setup", language="ru")
     article(world, title="Backup failed", visibility="customers")
     assert found(world.l1, "backup", kinds=["standard"]) == ["Backup policy"]
-    assert sorted(found(world.l1, "backup", kinds=["standard", "setup"])) == ["Backup policy", "Backup restore"]
+    assert sorted(found(world.l1, "backup", kinds=["standard", "setup"])) == [
+        "Backup policy",
+        "Backup restore",
+    ]
     assert found(world.l1, "backup", language="ru") == ["Backup restore"]
     assert found(world.l1, "backup", visibility="customers") == ["Backup failed"]
     assert found(world.l1, "backup", kinds=["operational"]) == []
+
+
+def test_status_and_tag_filters_are_part_of_the_search_not_of_its_page(world: World) -> None:
+    for i in range(3):  # drafts that would fill a page of two ahead of the published one
+        article(world, title=f"Router reboot draft {i}", tags=["Network"])
+    article(world, publish=True, title="Router reboot", body="router router", tags=["network", "wifi"])
+    article(world, publish=True, title="Router firmware", tags=["firmware"])
+    published = found(world.l1, "router", statuses=["published"], limit=2)
+    assert sorted(published) == ["Router firmware", "Router reboot"]
+    assert sorted(found(world.l1, "router", tag="NETWORK ")) == [
+        "Router reboot",
+        "Router reboot draft 0",
+        "Router reboot draft 1",
+        "Router reboot draft 2",
+    ]
+    assert found(world.l1, "router", tag="network", statuses=["published"]) == ["Router reboot"]
+    assert found(world.l1, "router", tag="printers") == []
+    # A customer's filters never widen what he may read.
+    assert found(world.customer_a, "router", statuses=["draft"]) == []
+    with pytest.raises(DomainError):
+        search.search_articles(world.l1, "router", statuses=["lost"])
 
 
 def test_pages(world: World) -> None:
@@ -350,7 +381,9 @@ def test_index_follows_updates_and_deletions(world: World) -> None:
     sticky = article(world, publish=True, title="Keyboard sticky", visibility="customers", tags=["hardware"])
     assert found(world.customer_a, "keyboard") == ["Keyboard sticky"]
 
-    kb.update_article(sticky, actor=world.l2, title="Mouse sticky", body="Clean the wheel.", tags=["peripherals"])
+    kb.update_article(
+        sticky, actor=world.l2, title="Mouse sticky", body="Clean the wheel.", tags=["peripherals"]
+    )
     assert found(world.customer_a, "keyboard") == []
     assert found(world.customer_a, "hardware") == []
     assert found(world.customer_a, "wheel") == ["Mouse sticky"]
@@ -396,7 +429,9 @@ def test_kb_reindex_rebuilds_the_index(world: World) -> None:
             cursor.execute("UPDATE kb_article SET search_head = NULL, search_document = NULL")
         else:
             cursor.execute("DELETE FROM kb_article_fts")
-            cursor.execute("INSERT INTO kb_article_fts (rowid, title, tags, body) VALUES (999999, 'webcam', '', '')")
+            cursor.execute(
+                "INSERT INTO kb_article_fts (rowid, title, tags, body) VALUES (999999, 'webcam', '', '')"
+            )
     assert found(world.l1, "webcam") == []
 
     out = StringIO()
@@ -417,7 +452,13 @@ def test_plain_text_of_markdown() -> None:
         "| a | b |\n|---|---|\n| 1 | 2 |\n\n[ref]: https://example.com\n<b>raw</b>"
     )
     plain = text.plain_text(md)
-    for piece in ("Title", "Some bold and _it_ code old.", "link text", "alt text", "quoted Wiki Page and shown"):
+    for piece in (
+        "Title",
+        "Some bold and _it_ code old.",
+        "link text",
+        "alt text",
+        "quoted Wiki Page and shown",
+    ):
         assert piece in plain, piece
     assert "print(1)" in plain and "<b>raw</b>" in plain
     for gone in ("**", "https://", "attachment:", "[[", "```", "---", "#"):

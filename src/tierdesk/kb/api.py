@@ -338,6 +338,8 @@ def search_articles(
     kind: list[ArticleKind] = Query(None),  # noqa: B008
     visibility: Visibility | None = None,
     language: Language | None = None,
+    status: list[ArticleStatus] = Query(None),  # noqa: B008
+    tag: str | None = Query(None, max_length=60),
     limit: int = Query(20, ge=1, le=100),
     offset: int = Query(0, ge=0, le=1000),
 ) -> Any:
@@ -351,6 +353,8 @@ def search_articles(
         kinds=[str(k) for k in kind or ()],
         visibility=visibility,
         language=language,
+        statuses=[str(s) for s in status or ()],
+        tag=tag,
         limit=limit,
         offset=offset,
     )

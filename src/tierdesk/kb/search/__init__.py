@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
@@ -118,7 +118,9 @@ def _backend() -> ModuleType:
 
 def _entry(article: Article) -> Entry:
     tags = " ".join(tag.name for tag in article.tags.all())
-    return Entry(article.pk, article.title, f"{tags} {article.service}".strip(), text.plain_text(article.body))
+    return Entry(
+        article.pk, article.title, f"{tags} {article.service}".strip(), text.plain_text(article.body)
+    )
 
 
 def index_article(article: Article) -> None:
@@ -165,14 +167,14 @@ def reindex_articles(batch: int = 1000) -> int:
             )
         done += len(rows)
         last = rows[-1][0]
-    backend.drop_orphans()
+    backend.after_reindex()
     return done
 
 
 # --- Reading -------------------------------------------------------------------------------
 
 
-def _choices(values: Iterable[str], allowed: type[ArticleKind], field: str) -> list[str]:
+def _choices(values: Iterable[str], allowed: type[models.TextChoices], field: str) -> list[str]:
     values = list(values)
     wrong = [v for v in values if v not in allowed.values]
     if wrong:
@@ -184,17 +186,36 @@ def _choices(values: Iterable[str], allowed: type[ArticleKind], field: str) -> l
 
 
 def _filtered(
-    user: User | None, kinds: Iterable[str], visibility: str | None, language: str | None
+    user: User | None,
+    kinds: Iterable[str],
+    visibility: str | None,
+    language: str | None,
+    statuses: Iterable[str] = (),
+    tag: str | None = None,
 ) -> QuerySet[Article]:
-    """What ``user`` may read, narrowed by the filters (each checked against its choices)."""
+    """What ``user`` may read, narrowed by the filters (each checked against its choices). All
+    of them are conditions of the one statement that matches and ranks, so a filter never
+    leaves a page short."""
     articles = Article.objects.restrict(user)
     kinds = _choices(kinds, ArticleKind, "kind")
     if kinds:
         articles = articles.filter(kind__in=sorted(set(kinds)))
+    statuses = _choices(statuses, ArticleStatus, "status")
+    if statuses:
+        articles = articles.filter(status__in=sorted(set(statuses)))
     if visibility is not None:
         articles = articles.filter(visibility=_choices([visibility], Visibility, "visibility")[0])
     if language is not None:
         articles = articles.filter(language=_choices([language], Language, "language")[0])
+    if tag is not None:
+        # Tags are stored in lower case (kb.services); an EXISTS keeps one row per article.
+        articles = articles.filter(
+            Exists(
+                Article.tags.through.objects.filter(
+                    article_id=OuterRef("pk"), tag__name=" ".join(tag.split()).lower()
+                )
+            )
+        )
     return articles
 
 
@@ -211,11 +232,14 @@ def search_articles(
     kinds: Iterable[str] = (),
     visibility: str | None = None,
     language: str | None = None,
+    statuses: Iterable[str] = (),
+    tag: str | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchPage:
     """The articles ``user`` may read that match ``query``, best first, ``limit`` from
-    ``offset``, narrowed to ``kinds``, a ``visibility`` and a ``language`` when given.
+    ``offset``, narrowed to ``kinds``, a ``visibility``, a ``language``, ``statuses`` and a
+    ``tag`` when given.
 
     ``query`` is web-search style: every word must occur (in any form: «принтер» finds
     «принтеры»), ``"quoted words"`` as a phrase, ``-word`` must not, ``word or word`` either.
@@ -236,7 +260,7 @@ def search_articles(
         raise DomainError(
             _("The offset must be between 0 and %(max)d.") % {"max": SEARCH_MAX_OFFSET}, field="offset"
         )
-    articles = _filtered(user, kinds, visibility, language)
+    articles = _filtered(user, kinds, visibility, language, statuses, tag)
     query = text.normalise(query).strip()
     parsed = text.parse_query(query)
     if not parsed or articles.query.is_empty():
@@ -245,12 +269,16 @@ def search_articles(
     by_id = _load(found[:limit])
     hits = []
     for f in found[:limit]:
-        article = by_id[f.article_id]
+        article = by_id.get(f.article_id)
+        if article is None:  # deleted since it was found
+            continue
         hits.append(
             Hit(
                 article=article,
                 rank=f.rank,
-                title_html=f.title_html if f.title_html is not None else text.highlight(article.title, parsed.stems),
+                title_html=f.title_html
+                if f.title_html is not None
+                else text.highlight(article.title, parsed.stems),
                 snippet_html=(
                     f.snippet_html
                     if f.snippet_html is not None
@@ -290,4 +318,5 @@ def suggest_articles(user: User | None, text_typed: str, *, limit: int = 5) -> l
             snippet_html=SafeString(""),
         )
         for f in found
+        if f.article_id in by_id  # (not deleted since it was found)
     ]

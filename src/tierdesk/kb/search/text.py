@@ -2,11 +2,11 @@
 and highlighted snippets.
 
 Words are runs of letters and digits (``_`` and every other character separate them, as in
-SQLite's ``unicode61`` tokenizer). A word is folded (case, ``ё`` → ``е``) and stemmed by the
-Snowball stemmer of its script, as PostgreSQL's ``russian`` configuration does: a word with a
-Cyrillic letter by the Russian stemmer, any other by the English one, digits not at all. The
-Snowball stop words of both languages are dropped, so "как настроить VPN" needs neither "как"
-nor any other word without meaning, on SQLite as on PostgreSQL.
+SQLite's ``unicode61`` tokenizer). A word is folded (case; ``ё`` read as its undotted letter)
+and stemmed by the Snowball stemmer of its script, as PostgreSQL's ``russian`` configuration
+does: a word with a Cyrillic letter by the Russian stemmer, any other by the English one,
+digits not at all. The Snowball stop words of both languages are dropped, so "как настроить
+VPN" needs neither "как" nor any other word without meaning, on SQLite as on PostgreSQL.
 
 Everything shown to a reader is HTML-escaped first; only ``<mark>`` around matched words is
 added afterwards (the text is written by users and may hold ``<script>``).
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import Stemmer
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type information
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -37,38 +37,44 @@ STOP_WORDS: frozenset[str] = frozenset(
     """
     и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее
     мне было вот от меня еще нет о из ему теперь когда даже ну вдруг ли если уже или ни быть был
-    него до вас нибудь опять уж вам ведь там потом себя ничего ей может они тут где есть надо ней
-    для мы тебя их чем была сам чтоб без будто чего раз тоже себе под будет ж тогда кто этот того
-    потому этого какой совсем ним здесь этом один почти мой тем чтобы нее сейчас были куда зачем
-    всех никогда можно при наконец два об другой хоть после над больше тот через эти нас про
-    всего них какая много разве три эту моя впрочем хорошо свою этой перед иногда лучше чуть том
-    нельзя такой им более всегда конечно всю между
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
-    she her hers herself it its itself they them their theirs themselves what which who whom
-    this that these those am is are was were be been being have has had having do does did
-    doing a an the and but if or because as until while of at by for with about against between
-    into through during before after above below to from up down in out on off over under again
-    further then once here there when where why how all any both each few more most other some
-    such no nor not only own same so than too very s t can will just don should now
-    """.split()
+    него до вас нибудь опять уж вам ведь там потом себя ничего ей может они тут где есть надо
+    ней для мы тебя их чем была сам чтоб без будто чего раз тоже себе под будет ж тогда кто этот
+    того потому этого какой совсем ним здесь этом один почти мой тем чтобы нее сейчас были куда
+    зачем всех никогда можно при наконец два об другой хоть после над больше тот через эти нас
+    про всего них какая много разве три эту моя впрочем хорошо свою этой перед иногда лучше чуть
+    том нельзя такой им более всегда конечно всю между i me my myself we our ours ourselves you
+    your yours yourself yourselves he him his himself she her hers herself it its itself they
+    them their theirs themselves what which who whom this that these those am is are was were be
+    been being have has had having do does did doing a an the and but if or because as until
+    while of at by for with about against between into through during before after above below
+    to from up down in out on off over under again further then once here there when where why
+    how all any both each few more most other some such no nor not only own same so than too
+    very s t can will just don should now
+    """.split()  # noqa: SIM905 - a word list reads best as words
 )
 
-# Markdown markup that is not text. Order matters: images before links, wiki links first.
-_MARKDOWN_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^[ \t]*(```|~~~).*$", re.MULTILINE), " "),  # code fences (the code stays)
-    (re.compile(r"^[ \t]*\[[^\]\n]+\]:[ \t]*\S+.*$", re.MULTILINE), " "),  # [ref]: url
-    (re.compile(r"\[\[([^\[\]|\n]+)\|([^\[\]\n]+)\]\]"), r"\2"),  # [[Title|text]]
-    (re.compile(r"\[\[([^\[\]\n]+)\]\]"), r"\1"),  # [[Title]]
-    (re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # ![alt](src)
-    (re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # [text](url)
-    (re.compile(r"\[([^\]\n]*)\]\[[^\]\n]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # <https://autolink>
-    (re.compile(r"^[ \t]*#{1,6}[ \t]+", re.MULTILINE), ""),  # headings
-    (re.compile(r"^[ \t]*>+[ \t]?", re.MULTILINE), ""),  # block quotes
-    (re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE), " "),
-    (re.compile(r"^[ \t]*([-*_][ \t]*){3,}$", re.MULTILINE), " "),  # thematic breaks
-    (re.compile(r"(\*{1,3}|~~|`+)"), ""),  # emphasis, strikethrough, code spans
-    (re.compile(r"\|"), " "),  # table cells
+# Markdown markup that is not text, each rule with a character it needs (a rule whose
+# character is absent is skipped: most snippets and many texts have no links or tables).
+# Order matters: images before links, wiki links first.
+_MARKDOWN_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("`~", re.compile(r"^[ \t]*(```|~~~).*$", re.MULTILINE), " "),  # code fences (the code stays)
+    ("[", re.compile(r"^[ \t]*\[[^\]\n]+\]:[ \t]*\S+.*$", re.MULTILINE), " "),  # [ref]: url
+    ("[", re.compile(r"\[\[([^\[\]|\n]+)\|([^\[\]\n]+)\]\]"), r"\2"),  # [[Title|text]]
+    ("[", re.compile(r"\[\[([^\[\]\n]+)\]\]"), r"\1"),  # [[Title]]
+    ("[", re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # ![alt](src)
+    ("[", re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # [text](url)
+    ("[", re.compile(r"\[([^\]\n]*)\]\[[^\]\n]*\]"), r"\1"),  # [text][ref]
+    ("<", re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # <https://autolink>
+    ("#", re.compile(r"^[ \t]*#{1,6}[ \t]+", re.MULTILINE), ""),  # headings
+    (">", re.compile(r"^[ \t]*>+[ \t]?", re.MULTILINE), ""),  # block quotes
+    (
+        "-",
+        re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE),
+        " ",
+    ),
+    ("-*_", re.compile(r"^[ \t]*([-*_][ \t]*){3,}$", re.MULTILINE), " "),  # thematic breaks
+    ("*~`", re.compile(r"(\*{1,3}|~~|`+)"), ""),  # emphasis, strikethrough, code spans
+    ("|", re.compile(r"\|"), " "),  # table cells
 )
 _SPACES_RE = re.compile(r"\s+")
 # Private-use characters the PostgreSQL backend uses as ts_headline's start/stop markers; they
@@ -114,7 +120,7 @@ _stemmers = _Stemmers()
 
 
 def fold(word: str) -> str:
-    """The form a word is compared in: case-folded, ``ё`` as ``е``."""
+    """The form a word is compared in: case-folded, ``ё`` read as its undotted letter."""
     return word.casefold().replace("ё", "е")
 
 
@@ -159,8 +165,9 @@ def plain_text(markdown: str) -> str:
     """The text of an article's Markdown without its markup, on one line: what is indexed and
     what snippets quote. (Raw HTML is off in articles, so ``<b>`` is text and stays.)"""
     text = normalise(markdown)
-    for pattern, replacement in _MARKDOWN_RULES:
-        text = pattern.sub(replacement, text)
+    for needles, pattern, replacement in _MARKDOWN_RULES:
+        if any(c in text for c in needles):
+            text = pattern.sub(replacement, text)
     return _SPACES_RE.sub(" ", text).strip()
 
 
@@ -193,14 +200,17 @@ class ParsedQuery:
     @property
     def has_phrase(self) -> bool:
         """Whether word order matters somewhere (a phrase of two words or more)."""
-        return any(len(p) > 1 for group in self.groups for p in group) or any(len(p) > 1 for p in self.excluded)
+        return any(len(p) > 1 for group in self.groups for p in group) or any(
+            len(p) > 1 for p in self.excluded
+        )
 
     def all_words(self) -> str:
         """The wanted words without their order and without the exclusions, as a ``to_tsquery``
         text ("a & (b | c & d)"): true of every article the query finds, and more. The words
         are letters and digits only, so nothing in them is ``tsquery`` syntax."""
         return " & ".join(
-            "(" + " | ".join("(" + " & ".join(words) + ")" for words in group) + ")" for group in self.word_groups
+            "(" + " | ".join("(" + " & ".join(words) + ")" for words in group) + ")"
+            for group in self.word_groups
         )
 
     def __bool__(self) -> bool:
@@ -290,7 +300,7 @@ def highlight(text: str, stems: Iterable[str], prefixes: Iterable[str] = ()) -> 
 # at up to this many characters (a match further down still finds the article; its snippet
 # then shows the beginning).
 SNIPPET_WORDS = 32
-SNIPPET_SCAN_CHARS = 30_000
+SNIPPET_SCAN_CHARS = 10_000
 
 
 def snippet(text: str, stems: Iterable[str], *, words_around: int = SNIPPET_WORDS) -> SafeString:
@@ -321,7 +331,9 @@ def snippet(text: str, stems: Iterable[str], *, words_around: int = SNIPPET_WORD
     return mark_safe(lead + body + tail)  # noqa: S308 - _render escaped every character of the text
 
 
-def _render(text: str, stems: frozenset[str], prefixes: tuple[str, ...], begin: int, end: int | None) -> SafeString:
+def _render(
+    text: str, stems: frozenset[str], prefixes: tuple[str, ...], begin: int, end: int | None
+) -> SafeString:
     end = len(text) if end is None else end
     out: list[str] = []
     pos = begin

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = "Rebuild the knowledge base's search index (every article's title, tags, service and text)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch", type=int, default=1000, help="Articles per transaction (default 1000).")
+        parser.add_argument(
+            "--batch", type=int, default=1000, help="Articles per transaction (default 1000)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch"] < 1:
