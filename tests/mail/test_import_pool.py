@@ -3,6 +3,9 @@ sender's messages in order; everything is imported once and marked only after it
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -14,6 +17,7 @@ from tests.mail.test_import import mail
 from tierdesk.mail.choices import InboundState
 from tierdesk.mail.imap import poll_mailbox
 from tierdesk.mail.import_pool import ImportPool, chains
+from tierdesk.mail.management.commands.watch_mailboxes import Command as WatchCommand
 from tierdesk.mail.models import InboundMessage, Mailbox
 from tierdesk.tickets.models import Ticket
 
@@ -89,3 +93,43 @@ def test_a_batch_imported_in_two_processes_threads_replies_and_marks_every_messa
 def test_the_watcher_refuses_fewer_than_one_process() -> None:
     with pytest.raises(CommandError, match="at least 1"):
         call_command("watch_mailboxes", processes=0)
+
+
+@pytest.mark.skipif(
+    "sqlite" in settings.DATABASES["default"]["ENGINE"],
+    reason="an in-memory SQLite test database is invisible to another process; CI runs this on PostgreSQL",
+)
+def test_the_watcher_imports_through_the_pool_as_mail_arrives(
+    committed_world: World, dovecot: Dovecot
+) -> None:
+    """``watch_mailboxes --processes 2``: the IDLE watcher hands each fetched batch to the pool."""
+    world = committed_world
+    dovecot.clear()
+    Mailbox.objects.create(name="Support", address="support@desk.test", **dovecot.mailbox_settings())
+    stop = threading.Event()
+    with ImportPool(2) as pool:
+        pool.start()
+        thread = threading.Thread(
+            target=WatchCommand().watch,
+            args=(stop,),
+            kwargs={"handler_for": pool.handler, "reload_interval": 0.5},
+            daemon=True,
+        )
+        thread.start()
+        try:
+            dovecot.append(
+                mail(sender=world.customer_a.email, subject="Scanner broken", message_id="<s@c.test>")
+            )
+            dovecot.append(
+                mail(sender=world.manager_a.email, subject="Re: Scanner broken", in_reply_to="<s@c.test>")
+            )
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and InboundMessage.objects.count() < 2:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            thread.join(10)
+    assert not thread.is_alive()
+    request = Ticket.objects.get(subject="Scanner broken")
+    assert InboundMessage.objects.get(subject="Re: Scanner broken").ticket_id == request.pk
+    assert [flags for _uid, flags, _raw in dovecot.messages()] == [(b"\\Seen",), (b"\\Seen",)]
