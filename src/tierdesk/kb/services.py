@@ -730,19 +730,11 @@ def add_article_attachment(article: Article, *, actor: User, upload: File[Any]) 
     way ticket files are; the content is stored once per SHA-256. The article is rendered again,
     so ``attachment:<name>`` in its text now points at the file. Audited as
     ``article.attachment_added``."""
-    from tierdesk.tickets.services import TooLarge, safe_filename
+    from tierdesk.tickets.services import check_file_size, safe_filename
 
     actor = _require_staff(actor)
+    check_file_size(upload)
     size = upload.size or 0
-    limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES
-    if size > limit:
-        raise TooLarge(
-            _("The file is %(size)s bytes; attachments may be at most %(limit)s bytes.")
-            % {"size": size, "limit": limit},
-            field="file",
-        )
-    if size == 0:
-        raise DomainError(_("The file is empty."), field="file")
     _lock(article, actor)
     if article.attachments.count() >= MAX_ATTACHMENTS:
         raise DomainError(

@@ -26,6 +26,7 @@ from tierdesk.tickets.services.conversation import (
     add_internal_note,
     add_public_reply,
     add_system_event,
+    check_file_size,
     may_reply_publicly,
     safe_filename,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "add_public_reply",
     "add_system_event",
     "assign_ticket",
+    "check_file_size",
     "create_ticket",
     "deescalate_ticket",
     "escalate_ticket",

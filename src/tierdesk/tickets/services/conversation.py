@@ -193,7 +193,7 @@ def add_attachment(
     uploaded by staff without an entry, stays internal only if tied to an internal note.
     ``actor=None`` is the system itself (a delivery report kept on the ticket).
     """
-    _check_file(file)
+    check_file_size(file)
     _lock_for_files(ticket, actor=actor, entry=entry)
     attachment = _store_file(ticket, actor=actor, file=file, filename=filename, entry=entry)
     _save(ticket, [], actor=actor)
@@ -217,7 +217,7 @@ def add_attachments(
     refused: list[str] = []
     for filename, file in files:
         try:
-            _check_file(file)
+            check_file_size(file)
         except DomainError:
             refused.append(filename)
             continue
@@ -227,7 +227,9 @@ def add_attachments(
     return stored, refused
 
 
-def _check_file(file: File[Any]) -> None:
+def check_file_size(file: File[Any]) -> None:
+    """Refuse an empty file or one over ``TIERDESK_MAX_ATTACHMENT_BYTES`` (ticket and article
+    files alike) with a message naming the limit."""
     limit = settings.TIERDESK_MAX_ATTACHMENT_BYTES
     size = file.size or 0
     if size > limit:

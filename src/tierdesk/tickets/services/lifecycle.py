@@ -92,10 +92,10 @@ def create_ticket(
     without the separate lock and save of ``add_attachment``. Audited as ``ticket.created``
     and one ``ticket.attachment_added`` per file.
     """
-    from tierdesk.tickets.services.conversation import _check_file, _store_file
+    from tierdesk.tickets.services.conversation import _store_file, check_file_size
 
     for _name, file in files:
-        _check_file(file)
+        check_file_size(file)
     subject = clean_text(subject, field="subject", max_chars=SUBJECT_MAX_CHARS)
     description = clean_text(description, field="description", max_chars=BODY_MAX_CHARS, required=False)
     if not organisation.is_active:
