@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -35,6 +36,29 @@ class UserQuerySet(models.QuerySet["User"]):
         if user.is_org_manager and action == "view":
             return self.filter(organisation_id=user.organisation_id)
         return self.filter(pk=user.pk)
+
+
+def may_see_person(user: User | None, person: User, action: str = "view") -> bool:
+    """Whether ``person`` is among ``UserQuerySet.restrict(user, action)``: the same rule for one
+    person already loaded, so a hot read by id (``accounts.selectors.person_for``) needs no
+    restricted query. tests/accounts/test_person_visibility.py checks that the two agree for
+    every pair of people of a two-organisation desk."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_admin:
+        return True
+    if user.is_agent:
+        from tierdesk.tickets.selectors import agent_scope
+
+        if person.role in (Role.ADMIN, Role.AGENT):
+            return True
+        scope = agent_scope(user)
+        return person.role == Role.CUSTOMER and (
+            scope.all_organisations or person.organisation_id in scope.organisation_ids
+        )
+    if user.is_org_manager and action == "view":
+        return person.organisation_id == user.organisation_id
+    return person.pk == user.pk
 
 
 class TierdeskUserManager(UserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
@@ -124,6 +148,7 @@ def hash_token_key(raw_key: str) -> str:
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def usable(self) -> Self:
+        """Tokens neither revoked nor expired (``ApiToken.is_usable`` says it of one token)."""
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
@@ -159,6 +184,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now`` (the rule of ``ApiTokenQuerySet.usable``)."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     def audit_snapshot(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from tierdesk.accounts.models import User
+from tierdesk.accounts.selectors import person_for
 from tierdesk.common.api import Id, caller, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
@@ -74,7 +75,7 @@ def _category(pk: int | None) -> Category | None:
 
 
 def _person(user: User, pk: int, field: str) -> User:
-    person = User.objects.restrict(user).select_related("organisation").filter(pk=pk).first()
+    person = person_for(user, pk)
     if person is None:
         raise unknown_reference(field, pk)
     return person
