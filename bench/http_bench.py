@@ -96,13 +96,37 @@ def pid_for_port(port: int) -> int | None:
     return None
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (granian's supervisor forks the worker that serves)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def memory(pid: int) -> dict[str, int]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            values[key] = int(rest.split()[0]) // 1024  # MiB
-    return values
+    """VmHWM and VmRSS (MiB) of the largest process of the server's tree: the worker that
+    serves the requests, not granian's small supervisor."""
+    best: dict[str, int] = {}
+    for member in _process_tree(pid):
+        values = {}
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0]) // 1024  # MiB
+        if values.get("VmHWM", 0) > best.get("VmHWM", -1):
+            best = values | {"pid": member}
+    return best
 
 
 class Bench:
@@ -413,7 +437,7 @@ def main() -> None:
     print(f"load average before {' '.join(load_before)}, after {' '.join(load_after)}", flush=True)
     if pid:
         print(
-            f"server pid {pid}: RSS before {mem_before.get('VmRSS')} MiB, "
+            f"server pid {pid} (worker {mem_after.get('pid')}): RSS before {mem_before.get('VmRSS')} MiB, "
             f"after {mem_after.get('VmRSS')} MiB, "
             f"peak (VmHWM) {mem_after.get('VmHWM')} MiB",
             flush=True,
