@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from loopback_client import LoopbackClient
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -138,19 +139,26 @@ class Bench:
         self.facts = facts
         self.rng = rng
         self.results: list[dict[str, Any]] = []
-        self._clients: dict[str, httpx.Client] = {}
+        self._clients: dict[str, Any] = {}
+        self.client_kind = "stdlib"
 
-    def client(self, role: str) -> httpx.Client:
+    def http_client(self, base_url: str, headers: dict[str, str] | None = None) -> Any:
+        """A keep-alive client: the thin stdlib one (bench/loopback_client.py), or httpx."""
+        if self.client_kind == "httpx":
+            return httpx.Client(base_url=base_url, headers=headers, timeout=60.0, follow_redirects=False)
+        return LoopbackClient(base_url, headers=headers, timeout=60.0)
+
+    def client(self, role: str) -> Any:
         if role not in self._clients:
             self._clients[role] = self.new_client(role)
         return self._clients[role]
 
-    def new_client(self, role: str) -> httpx.Client:
+    def new_client(self, role: str) -> Any:
         token = self.facts["tokens"][role]
-        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
+        return self.http_client(self.base, headers={"Authorization": f"Bearer {token}"})
 
     @staticmethod
-    def timed(call: Callable[[], httpx.Response], expect: int = 200) -> tuple[float, httpx.Response]:
+    def timed(call: Callable[[], Any], expect: int = 200) -> tuple[float, Any]:
         t0 = time.perf_counter()
         response = call()
         elapsed = time.perf_counter() - t0
@@ -231,7 +239,7 @@ class Bench:
 
     def get_series(
         self, name: str, role: str, paths: list[tuple[str, dict[str, Any] | list[Any]]], warmup: int
-    ) -> list[httpx.Response]:
+    ) -> list[Any]:
         client = self.client(role)
         for path, params in paths[:warmup]:
             self.timed(lambda p=path, q=params: client.get(p, params=q))
@@ -324,7 +332,7 @@ class Bench:
             username = self.facts["users"].get(role)
             if not username or "password" not in self.facts:
                 continue
-            client = httpx.Client(base_url=root, timeout=60.0, follow_redirects=False)
+            client = self.http_client(root)
             client.get("/login/")
             response = client.post(
                 "/login/",
@@ -395,6 +403,12 @@ def main() -> None:
         "--skip", default="", help="comma-separated scenarios to skip: floor,create,queue,detail,html,text"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--client",
+        choices=["stdlib", "httpx"],
+        default="stdlib",
+        help="HTTP client: the thin stdlib one (default since 2026-11-27) or httpx (the earlier series)",
+    )
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--label", default="")
     args = parser.parse_args()
@@ -407,6 +421,7 @@ def main() -> None:
         sys.exit("give --facts or --token")
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     bench = Bench(args.base_url, facts, random.Random(args.seed))
+    bench.client_kind = args.client
     if "ticket_ids" not in facts:  # single token: derive the id range from the list
         items = (
             bench.client("admin").get("/tickets", params={"ordering": "-created", "limit": 1}).json()["items"]
@@ -447,6 +462,7 @@ def main() -> None:
         "base_url": args.base_url,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "client_python": platform.python_version(),
+        "client": args.client,
         "duration_s": round(time.perf_counter() - started, 1),
         "server_pid": pid,
         "memory_mib": {"before": mem_before, "after": mem_after},
