@@ -73,16 +73,17 @@ class ApiClient:
     def _call(self, method: str, path: str, data: Any = None, **extra: Any) -> Any:
         func = getattr(self.client, method)
         url = path if path.startswith("/") else f"/api/v1/{path}"
+        headers = {**self.headers, **extra.pop("headers", {})}
         if method in ("post", "patch", "put") and "content_type" not in extra and not extra.get("multipart"):
             return func(
                 url,
                 data=data if data is not None else {},
                 content_type="application/json",
-                headers=self.headers,
+                headers=headers,
                 **extra,
             )
         extra.pop("multipart", None)
-        return func(url, data=data, headers=self.headers, **extra)
+        return func(url, data=data, headers=headers, **extra)
 
     def get(self, path: str, data: Any = None, **extra: Any) -> Any:
         return self._call("get", path, data, **extra)

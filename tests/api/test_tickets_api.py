@@ -481,6 +481,42 @@ def test_patch_with_expected_version_and_stale_version_conflict(world: World, ap
     assert ticket.subject == "Printer on floor 3"
 
 
+def test_etag_and_if_match_guard_an_edit_like_expected_version(world: World, api: Any) -> None:
+    """The read's ETag is the version; If-Match with it edits, a stale one is a 409 that
+    changes nothing, and the answer carries the new ETag."""
+    ticket = world.ticket()
+    client = api(world.l1)
+    read = client.get(f"tickets/{ticket.pk}")
+    assert read.headers["ETag"] == '"1"'
+    edited = client.patch(f"tickets/{ticket.pk}", {"subject": "Scanner jam"}, headers={"If-Match": '"1"'})
+    assert edited.status_code == 200, edited.content
+    assert edited.headers["ETag"] == '"2"' and edited.json()["version"] == 2
+    before = db_state()
+    assert_error(
+        client.patch(f"tickets/{ticket.pk}", {"subject": "Overwrite"}, headers={"If-Match": 'W/"1"'}),
+        409,
+        code="stale_version",
+    )
+    # The header and the body must agree; a header that names no version is refused.
+    assert_error(
+        client.patch(
+            f"tickets/{ticket.pk}",
+            {"subject": "Overwrite", "expected_version": 2},
+            headers={"If-Match": '"1"'},
+        ),
+        400,
+        field="If-Match",
+    )
+    assert_error(
+        client.patch(f"tickets/{ticket.pk}", {"subject": "Overwrite"}, headers={"If-Match": "*"}),
+        400,
+        field="If-Match",
+    )
+    assert db_state() == before
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.version) == ("Scanner jam", 2)
+
+
 def test_patch_recomputes_priority_and_audits_the_change(world: World, api: Any) -> None:
     ticket = world.ticket()
     response = api(world.l1).patch(f"tickets/{ticket.pk}", {"impact": 1, "urgency": 1})

@@ -77,6 +77,23 @@ class ActiveSessionAuth(SessionAuth):
         return user
 
 
+def expected_version(request: HttpRequest, in_body: int | None) -> int | None:
+    """The version an editor says he changed, for optimistic locking: ``If-Match`` (``"3"``,
+    ``W/"3"`` or ``3``, the ``ETag`` a read returned) or ``expected_version`` in the body; both
+    may be sent if they agree. ``None`` when neither is (the edit is then unconditional)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return in_body
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not (tag.isascii() and tag.isdigit() and 0 < len(tag) <= 10):
+        raise DomainError(
+            _('If-Match must name the version you edited, as in If-Match: "3".'), field="If-Match"
+        )
+    if in_body is not None and in_body != int(tag):
+        raise DomainError(_("If-Match and expected_version name different versions."), field="If-Match")
+    return int(tag)
+
+
 def caller(request: HttpRequest) -> User:
     """The authenticated user of an API request."""
     return cast("User", request.auth)  # type: ignore[attr-defined]

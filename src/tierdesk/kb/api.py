@@ -19,7 +19,7 @@ from ninja.files import UploadedFile
 
 from tierdesk.accounts.choices import Language
 from tierdesk.accounts.models import User
-from tierdesk.common.api import Id, caller, unknown_reference
+from tierdesk.common.api import Id, caller, expected_version, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.kb import search, selectors, services
 from tierdesk.kb.choices import ArticleKind, ArticleStatus, Visibility
@@ -165,19 +165,6 @@ def _references(user: User, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _if_match(request: HttpRequest) -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``), if any."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not (tag.isascii() and tag.isdigit() and 0 < len(tag) <= 10):
-        raise DomainError(
-            _('If-Match must name the version you edited, as in If-Match: "3".'), field="If-Match"
-        )
-    return int(tag)
-
-
 # --- Articles -------------------------------------------------------------------------------
 
 
@@ -241,18 +228,13 @@ def update_article(request: HttpRequest, article_id: Id, payload: ArticlePatch) 
     user = caller(request)
     article = _editable(request, article_id)
     data = payload.model_dump(exclude_unset=True)
-    expected = data.pop("expected_version", None)
-    header = _if_match(request)
-    if header is not None and expected is not None and header != expected:
-        raise DomainError(_("If-Match and expected_version name different versions."), field="If-Match")
+    expected = expected_version(request, data.pop("expected_version", None))
     note = data.pop("note", "")
     for name, value in data.items():
         if value is None and name not in ("review_due_on",):
             raise DomainError(_("%(field)s cannot be null.") % {"field": name}, field=name)
     changes = _references(user, data)
-    article = services.update_article(
-        article, actor=user, expected_version=header or expected, note=note, **changes
-    )
+    article = services.update_article(article, actor=user, expected_version=expected, note=note, **changes)
     return _result(user, article)
 
 

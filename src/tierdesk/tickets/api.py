@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router
@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tierdesk.accounts.models import User
 from tierdesk.accounts.selectors import person_for
-from tierdesk.common.api import Id, caller, unknown_reference
+from tierdesk.common.api import Id, caller, expected_version, unknown_reference
 from tierdesk.common.errors import DomainError, NotPermitted
 from tierdesk.orgs.models import Organisation
 from tierdesk.sla.status import SlaFilter
@@ -171,17 +171,23 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
 
 
 @router.get("/{ref}", response=TicketDetailOut, summary="Read a ticket")
-def read_ticket(request: HttpRequest, ref: str) -> Any:
-    """By id or number (`TD-000123`): fields, conversation and attachments you may see."""
-    return _ticket(request, ref)
+def read_ticket(request: HttpRequest, ref: str, response: HttpResponse) -> Any:
+    """By id or number (`TD-000123`): fields, conversation and attachments you may see. The
+    `ETag` is the ticket's version, for `If-Match` on PATCH."""
+    ticket = _ticket(request, ref)
+    response["ETag"] = f'"{ticket.version}"'
+    return ticket
 
 
 @router.patch("/{ref}", response=TicketDetailOut, summary="Edit a ticket")
-def update_ticket(request: HttpRequest, ref: str, payload: TicketPatch) -> Any:
+def update_ticket(request: HttpRequest, ref: str, payload: TicketPatch, response: HttpResponse) -> Any:
+    """Change the fields you send. Send the version you edited (`If-Match` with the `ETag` of
+    your read, or `expected_version`): if someone changed the ticket since, the answer is 409
+    and nothing changes. The answer's `ETag` is the new version."""
     user = caller(request)
     ticket = _ticket(request, ref)
     data = payload.model_dump(exclude_unset=True)
-    expected = data.pop("expected_version", None)
+    expected = expected_version(request, data.pop("expected_version", None))
     changes: dict[str, Any] = {}
     for name, value in data.items():
         if name == "category_id":
@@ -192,7 +198,9 @@ def update_ticket(request: HttpRequest, ref: str, payload: TicketPatch) -> Any:
             raise DomainError(_("%(field)s cannot be null.") % {"field": name}, field=name)
         else:
             changes[name] = value
-    return services.update_ticket(ticket, actor=user, changes=changes, expected_version=expected)
+    ticket = services.update_ticket(ticket, actor=user, changes=changes, expected_version=expected)
+    response["ETag"] = f'"{ticket.version}"'
+    return ticket
 
 
 # Write endpoints answer with the ticket as the service left it: after an escalation the caller
