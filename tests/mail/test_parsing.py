@@ -90,13 +90,19 @@ def _mapi_props(*props: bytes) -> bytes:
     return struct.pack("<I", len(props)) + b"".join(props)
 
 
-def build_tnef(body: str, files: list[tuple[str, str, str, bytes]]) -> bytes:
-    """files: (8.3 title, long file name, MIME type, data)."""
+def _mapi_binary(prop: int, data: bytes) -> bytes:
+    return struct.pack("<HHII", 0x0102, prop, 1, len(data)) + _padded(data)
+
+
+def build_tnef(body: str, files: list[tuple[str, str, str, bytes]], *, rtf: bytes | None = None) -> bytes:
+    """files: (8.3 title, long file name, MIME type, data). ``rtf``: the body as compressed RTF
+    (PR_RTF_COMPRESSED) instead of text, as Outlook sends a rich-text message."""
     blob = struct.pack("<IH", 0x223E9F78, 0x4242)
     blob += _tnef_attribute(1, 0x0008, 0x9006, struct.pack("<I", 0x00010000))  # attTnefVersion
     blob += _tnef_attribute(1, 0x0006, 0x9007, struct.pack("<II", 1252, 0))  # attOemCodepage
     blob += _tnef_attribute(1, 0x0007, 0x8008, b"IPM.Microsoft Mail.Note\0")  # attMessageClass
-    props = _mapi_props(_mapi_long(0x3FDE, 65001), _mapi_unicode(0x1000, body))  # codepage, PR_BODY
+    body_prop = _mapi_binary(0x1009, rtf) if rtf is not None else _mapi_unicode(0x1000, body)
+    props = _mapi_props(_mapi_long(0x3FDE, 65001), body_prop)  # codepage, the body
     blob += _tnef_attribute(1, 0x0006, 0x9003, props)  # attMAPIProps
     for title, long_name, mime, data in files:
         blob += _tnef_attribute(2, 0x0006, 0x9002, struct.pack("<HIHHI", 1, 0xFFFFFFFF, 0, 0, 0))
@@ -313,6 +319,73 @@ def test_winmail_dat_alone_gives_its_body() -> None:
     parsed = parse_message(with_winmail(blob))
     assert parsed.text == "The body Outlook kept inside winmail.dat."
     assert names(parsed) == ["report-2026.pdf"]
+
+
+# Outlook's rich-text body (PR_RTF_COMPRESSED). outlook_rtf_body.tnef is a winmail.dat that
+# Outlook wrote, from tnefparse's test data (tests/examples/rtf.tnef, LGPL-3.0): its body is
+# only compressed RTF. compressed_rtf.compress writes the others (MS-OXRTFCP).
+RUSSIAN_RTF = (
+    rb"{\rtf1\ansi\ansicpg1251\deff0{\fonttbl{\f0\fswiss\fcharset204 Arial;}}"
+    rb"\pard\f0\fs20 \'cf\'f0\'e8\'ed\'f2\'e5\'f0 \'ed\'e0 3 \'fd\'f2\'e0\'e6\'e5 "
+    rb"\b \'ed\'e5\b0  \'ef\'e5\'f7\'e0\'f2\'e0\'e5\'f2.\par\par "
+    rb"\'d1 \'f3\'e2\'e0\'e6\'e5\'ed\'e8\'e5\'ec,\par \'c8\'e2\'e0\'ed\par}"
+)
+
+
+def test_outlook_rich_text_body_is_read() -> None:
+    blob = (SAMPLES / "outlook_rtf_body.tnef").read_bytes()
+    parsed = parse_message(with_winmail(blob))
+    assert parsed.text.startswith("aafgag'alga'kgk")
+    assert "-- Greg\nGreg Allen\nSenior Engineer/QADirector Team\nCompuware Corporation" in parsed.text
+    assert "\\par" not in parsed.text and "fonttbl" not in parsed.text
+    assert not parsed.attachments  # the winmail.dat gave up all it held
+
+
+def test_russian_rich_text_body_follows_its_code_page() -> None:
+    import compressed_rtf  # type: ignore[import-untyped]
+
+    blob = build_tnef("", TNEF_FILES[:1], rtf=compressed_rtf.compress(RUSSIAN_RTF))
+    parsed = parse_message(with_winmail(blob))
+    assert parsed.text == "Принтер на 3 этаже не печатает.\n\nС уважением,\nИван"
+    assert names(parsed) == ["report-2026.pdf"]
+
+
+def _rtf_with(raw_size: int | None = None, crc: int | None = None, data: bytes = RUSSIAN_RTF) -> bytes:
+    import compressed_rtf
+
+    compressed = bytearray(compressed_rtf.compress(data))
+    if raw_size is not None:
+        struct.pack_into("<I", compressed, 4, raw_size)
+    if crc is not None:
+        struct.pack_into("<I", compressed, 12, crc)
+    return bytes(compressed)
+
+
+@pytest.mark.parametrize(
+    ("rtf", "limit"),
+    [
+        pytest.param(_rtf_with(raw_size=2**31), None, id="declares-2GB"),
+        pytest.param(_rtf_with(crc=0xDEADBEEF), None, id="bad-crc"),
+        pytest.param(b"LZFu", None, id="cut-short"),
+        pytest.param(_rtf_with(data=b"plain words, no RTF"), None, id="not-rtf"),
+        # declares 100 bytes, yields ~6 KB against a limit of 4 KB
+        pytest.param(_rtf_with(raw_size=100, data=RUSSIAN_RTF * 20), 4000, id="yields-more-than-declared"),
+    ],
+)
+def test_a_rich_text_body_that_cannot_be_read_safely_keeps_the_winmail_dat(
+    rtf: bytes, limit: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tierdesk.mail import tnef
+
+    if limit is not None:
+        monkeypatch.setattr(tnef, "RTF_MAX_BYTES", limit)
+    blob = build_tnef("", TNEF_FILES[:1], rtf=rtf)
+    started = time.perf_counter()
+    parsed = parse_message(with_winmail(blob, text="See the attachment."))
+    assert time.perf_counter() - started < 2
+    assert parsed.text == "See the attachment."
+    (kept,) = parsed.attachments
+    assert (kept.filename, kept.data) == ("winmail.dat", blob)  # nothing of the message lost
 
 
 @pytest.mark.parametrize(

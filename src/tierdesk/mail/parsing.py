@@ -351,8 +351,8 @@ class _Walk:
     def check(self, size: int) -> None:
         """A decoded part (a payload, a file out of a winmail.dat, a forwarded message) may
         not exceed the message limit. Base64, quoted-printable and uuencode never expand, so
-        with today's decoders this guards against future ones (nothing here inflates
-        compressed data: Outlook's compressed RTF is left as it is)."""
+        with today's decoders this guards against future ones (the one inflating decoder,
+        of Outlook's compressed RTF bodies, has its own bound: mail.tnef.RTF_MAX_BYTES)."""
         if size > self.limit:
             raise _error(
                 _("A part of the message decodes to %(size)d bytes, more than the limit of %(limit)d."),
