@@ -451,6 +451,20 @@ def _rendered(entries: list[PoEntry], **params: object) -> set[str]:
     return texts
 
 
+def test_impact_urgency_and_priority_agree_with_their_nouns_in_russian() -> None:
+    """One English "High", three Russian genders: «влияние» (neuter), «срочность» (feminine),
+    «приоритет» (masculine)."""
+    from tierdesk.tickets.choices import Impact, Priority, Urgency
+
+    with translation.override("ru"):
+        labels = [(str(Impact(n).label), str(Urgency(n).label)) for n in (1, 2, 3)]
+        priorities = [str(p.label) for p in Priority]
+    assert labels == [("Высокое", "Высокая"), ("Среднее", "Средняя"), ("Низкое", "Низкая")]
+    assert priorities == ["Критический", "Высокий", "Средний", "Низкий", "Плановый"]
+    with translation.override("en"):
+        assert (Impact.HIGH.label, Urgency.LOW.label, Priority.MEDIUM.label) == ("High", "Low", "Medium")
+
+
 def test_domain_error_from_a_service_is_russian(committed: list[PoEntry]) -> None:
     with translation.override(LOCALE), pytest.raises(DomainError) as russian:
         clean_text("", field="subject", max_chars=10, required=True)

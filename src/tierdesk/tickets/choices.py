@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TicketType(models.TextChoices):
@@ -28,20 +29,22 @@ class Channel(models.TextChoices):
     INVENTORY = "inventory", _("Inventory")
 
 
+# Impact, urgency and priority share the English words, not the Russian ones: the adjective
+# agrees with «влияние» (neuter), «срочность» (feminine) and «приоритет» (masculine).
 class Impact(models.IntegerChoices):
     """How much of the business is affected."""
 
-    HIGH = 1, _("High")
-    MEDIUM = 2, _("Medium")
-    LOW = 3, _("Low")
+    HIGH = 1, pgettext_lazy("impact", "High")
+    MEDIUM = 2, pgettext_lazy("impact", "Medium")
+    LOW = 3, pgettext_lazy("impact", "Low")
 
 
 class Urgency(models.IntegerChoices):
     """How soon the business needs it fixed."""
 
-    HIGH = 1, _("High")
-    MEDIUM = 2, _("Medium")
-    LOW = 3, _("Low")
+    HIGH = 1, pgettext_lazy("urgency", "High")
+    MEDIUM = 2, pgettext_lazy("urgency", "Medium")
+    LOW = 3, pgettext_lazy("urgency", "Low")
 
 
 class Priority(models.IntegerChoices):
