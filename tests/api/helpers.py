@@ -30,11 +30,17 @@ def assert_error(response: Any, status: int, *, code: str | None = None, field: 
 
 
 def assert_validation_error(response: Any, field: str) -> list[dict]:
-    """A 422 from schema validation whose errors name ``field`` in ``loc`` (list items add an index)."""
+    """A 422 from schema validation in the shape of every error (``detail``, ``code``,
+    ``field``) whose ``errors`` name ``field`` in ``loc`` (list items add an index)."""
     assert response.status_code == 422, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/json")
-    errors = response.json()["detail"]
-    assert isinstance(errors, list), errors
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"].strip(), body
+    assert body["code"] == "invalid", body
+    errors = body["errors"]
+    assert isinstance(errors, list) and errors, errors
+    assert all(err["message"].strip() for err in errors), errors
+    assert errors[0]["message"] in body["detail"] and body["field"] == errors[0]["field"], body
     assert any(field in err["loc"] for err in errors), errors
     return errors
 

@@ -141,6 +141,28 @@ def test_wrong_types_are_422_naming_the_field(
     assert db_state() == before
 
 
+def test_a_422_reads_like_every_other_error_and_lists_each_problem(world: World, agent: Any) -> None:
+    """``detail`` names the first field and says what to send, ``field`` is its name, and
+    ``errors`` has every problem; the messages follow the caller's language."""
+    payload = {"subject": "s" * 251, "impact": "high", "organisation_id": 0, "colour": "red"}
+    body = agent.post("tickets", payload).json()
+    problems = {error["field"]: error["message"] for error in body["errors"]}
+    assert problems == {
+        "subject": "Enter at most 250 characters.",
+        "impact": "Choose one of: 1, 2, 3.",
+        "organisation_id": "Enter a value of at least 1.",
+        "colour": "Unknown field: check its name against the API documentation.",
+    }
+    first = body["errors"][0]
+    assert body["detail"] == f"{first['field']}: {first['message']}" and body["field"] == first["field"]
+    assert {error["type"] for error in body["errors"]} >= {"string_too_long", "extra_forbidden"}
+    russian = agent.post("tickets", {"organisation_id": "x"}, HTTP_ACCEPT_LANGUAGE="ru").json()
+    assert {e["field"]: e["message"] for e in russian["errors"]} == {
+        "subject": "Обязательное поле.",
+        "organisation_id": "Введите целое число.",
+    }
+
+
 def test_patch_with_wrong_types_is_422(world: World, agent: Any, ticket: Ticket) -> None:
     before = db_state()
     assert_validation_error(

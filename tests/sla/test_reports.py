@@ -297,8 +297,9 @@ def test_api_refuses_malformed_parameters(
 ) -> None:
     response = api(world.admin).get(URL, params)
     assert response.status_code == status
-    [error] = response.json()["detail"]
+    [error] = response.json()["errors"]
     assert error["loc"] == ["query", where]
+    assert response.json()["field"] == where
 
 
 @pytest.mark.parametrize(

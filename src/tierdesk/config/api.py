@@ -8,10 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from tierdesk.accounts.api import router as me_router
-from tierdesk.common.api import ActiveSessionAuth, ObjectParser, TokenAuth, error_body
+from tierdesk.common.api import ActiveSessionAuth, ObjectParser, TokenAuth, error_body, validation_error_body
 from tierdesk.common.errors import DomainError
 from tierdesk.kb.api import router as kb_router
 from tierdesk.mail.api import router as mail_router
@@ -44,6 +44,13 @@ api.add_router("/", config_router)
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return api.create_response(request, error_body(exc), status=exc.status_code)
+
+
+@api.exception_handler(ValidationError)
+def on_schema_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """A body, query or path value the schema refuses: 422 with ``detail``, ``code`` and
+    ``field`` like every other error, and all the problems in ``errors``."""
+    return api.create_response(request, validation_error_body(list(exc.errors)), status=422)
 
 
 @api.exception_handler(Http404)
