@@ -356,9 +356,13 @@ def test_a_bounce_marks_the_address_and_lands_on_the_ticket(world: World) -> Non
     assert ticket.attachments.get(entry=event).is_internal
     assert Ticket.objects.count() == 1  # a bounce is never a request
 
-    # The customer writes again: his address works.
+    # The customer writes again: his address works, and the audit trail says why.
     receive(mail(sender="alex@alpha.test", subject=f"Re: [{ticket.number}] fixed my mailbox"))
     assert not FailingAddress.objects.filter(address="alex@alpha.test").exists()
+    cleared = AuditEvent.objects.get(event_type="mail.address_cleared")
+    assert (cleared.actor_id, cleared.actor_label) == (None, "mail")
+    assert cleared.old == {"address": "alex@alpha.test", "failures": 1}
+    assert "arrived" in cleared.message
 
 
 # --- Quarantine --------------------------------------------------------------------------------

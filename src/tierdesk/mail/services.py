@@ -193,8 +193,19 @@ def _route(row: InboundMessage, parsed: ParsedMessage, raw: bytes, *, mailbox: M
             reason=_("More than %(count)s messages from this sender in %(minutes)s minutes.")
             % {"count": count, "minutes": seconds // 60},
         )
-    # A person who writes again is reachable again.
-    FailingAddress.objects.filter(address=sender_address).delete()
+    # A person who writes again is reachable again: cleared as by hand, and audited the same.
+    failing = FailingAddress.objects.filter(address=sender_address).first()
+    if failing is not None:
+        record_event(
+            failing,
+            event_type=EventType.MAIL_ADDRESS_CLEARED,
+            actor=None,
+            organisation=None,
+            old={"address": failing.address, "failures": failing.failures},
+            message=_("A message from this address arrived: it works again."),
+            system_label="mail",
+        )
+        failing.delete()
     sender = _find_person(sender_address)
     ticket = _thread(parsed, sender)
     if ticket is not None:
