@@ -315,3 +315,51 @@ def test_an_invitation_lets_a_contact_outside_the_domains_claim_his_account_at_o
     assert User.objects.filter(email__iexact="fred@gmail.test").count() == 1
     event = AuditEvent.objects.get(event_type="portal.registered", target_id=freelancer.pk)
     assert event.new is not None and event.new["claimed_contact"] is True and event.new["invitation"]
+
+
+# --- Expired claims are forgotten ------------------------------------------------------------
+
+
+def test_claims_whose_links_expired_unconfirmed_are_purged_daily(
+    world: World, caller: User, register: Any, client: Client
+) -> None:
+    from tierdesk.portal.tasks import purge_claims
+
+    register("carla@alpha.test")
+    confirmed_contact = create_contact(world.org_b, actor=world.l1, email="dora@beta.test", first_name="Dora")
+    register("dora@beta.test")
+    client.post(claim_path(mail.outbox[-1]))  # Dora follows her link
+    client.logout()
+    fresh_contact = create_contact(world.org_a, actor=world.l1, email="eve@alpha.test", first_name="Eve")
+    register("eve@alpha.test")
+    lifetime = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    # Carla's and Dora's links were sent longer ago than a link lives; Eve's just now.
+    AccountClaim.objects.exclude(user=fresh_contact).update(
+        last_sent_at=timezone.now() - lifetime - timedelta(minutes=1)
+    )
+    before = state(caller)
+
+    assert purge_claims.apply().get() == 1
+    assert set(AccountClaim.objects.values_list("user_id", flat=True)) == {
+        confirmed_contact.pk,
+        fresh_contact.pk,
+    }
+    assert state(caller) == before  # Carla is the contact she was, and may register again
+    assert purge_claims.apply().get() == 0
+    assert settings.CELERY_BEAT_SCHEDULE["portal-purge-claims"]["task"] == "tierdesk.portal.purge_claims"
+    with pytest.raises(DomainError):
+        services.purge_expired_claims(actor=world.l1)
+
+
+def test_administrators_see_claims_without_the_chosen_password(
+    world: World, caller: User, register: Any, admin_client: Any
+) -> None:
+    register("carla@alpha.test")
+    claim = AccountClaim.objects.get(user=caller)
+    listing = admin_client.get(reverse("admin:portal_accountclaim_changelist"))
+    assert listing.status_code == 200 and "carla@alpha.test" in listing.content.decode().lower()
+    page = admin_client.get(reverse("admin:portal_accountclaim_change", args=[claim.pk]))
+    assert page.status_code == 200
+    assert claim.password not in page.content.decode() and "pbkdf2" not in page.content.decode()
+    assert admin_client.post(reverse("admin:portal_accountclaim_delete", args=[claim.pk])).status_code == 403
+    assert admin_client.get(reverse("admin:portal_pendingregistration_changelist")).status_code == 200

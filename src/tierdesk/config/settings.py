@@ -207,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "mail-deliver": {"task": "tierdesk.mail.deliver", "schedule": 60.0},
     # Owners of knowledge base articles whose review is overdue: once a day, in the morning UTC.
     "kb-review-reminders": {"task": "tierdesk.kb.review_reminders", "schedule": crontab(hour=6, minute=0)},
+    # Account claims whose confirmation link expired: they keep an unproven password's hash.
+    "portal-purge-claims": {"task": "tierdesk.portal.purge_claims", "schedule": crontab(hour=3, minute=30)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -1,6 +1,7 @@
 """Admin for portal invitations: staff invite a person; the service creates, audits and mails
 it. The one-time link is also shown once to the staff member, to pass on should the mail not
-arrive (only the token's hash is stored)."""
+arrive (only the token's hash is stored). Account claims and pending registrations can be
+looked at, never edited (only their links confirm them)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from tierdesk.common.admin import admin_actor
+from tierdesk.common.admin import ReadOnlyAdmin, admin_actor
 from tierdesk.common.errors import DomainError
 from tierdesk.portal import services
-from tierdesk.portal.models import Invitation
+from tierdesk.portal.models import AccountClaim, Invitation, PendingRegistration
 
 
 class InvitationAdminForm(forms.ModelForm):
@@ -67,3 +68,25 @@ class InvitationAdmin(admin.ModelAdmin):
             )
             % {"email": obj.email, "link": link},
         )
+
+
+@admin.register(AccountClaim)
+class AccountClaimAdmin(ReadOnlyAdmin):
+    """Who asked to take over an account the desk keeps, and whether the link was followed. The
+    chosen password's hash is never shown."""
+
+    list_display = ["user__email", "organisation", "created_at", "last_sent_at", "times_sent", "confirmed_at"]
+    list_filter = ["organisation"]
+    search_fields = ["user__email"]
+    fields = ["user", "organisation", "first_name", "last_name", "phone", "created_at", "last_sent_at"]
+    fields += ["times_sent", "confirmed_at"]
+    list_select_related = ["user", "organisation"]
+
+
+@admin.register(PendingRegistration)
+class PendingRegistrationAdmin(ReadOnlyAdmin):
+    """Self-registrations and whether their address was confirmed."""
+
+    list_display = ["user__email", "created_at", "last_sent_at", "times_sent", "confirmed_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -468,6 +468,21 @@ def _claim_account(
         site_url=site_url,
     )
     return Registration(user=contact, link_sent=True)
+
+
+def purge_expired_claims(*, actor: User | None = None, now: datetime | None = None) -> int:
+    """Forget the claims whose last link expired unconfirmed (``PASSWORD_RESET_TIMEOUT`` after
+    it was sent): each holds the hash of a password chosen by someone who never proved the
+    address was his, and can no longer be confirmed. The contact is untouched (a claim changed
+    nothing on him), so nothing is audited; registering again makes a new claim. Confirmed
+    claims, which keep no hash, stay. Run daily by the worker (``tierdesk.portal.purge_claims``).
+    Returns how many were forgotten."""
+    if actor is not None and not actor.is_admin:
+        raise NotPermitted(_("Only administrators can purge account claims."))
+    cutoff = (now or timezone.now()) - timedelta(seconds=int(settings.PASSWORD_RESET_TIMEOUT))
+    expired = AccountClaim.objects.filter(confirmed_at__isnull=True, last_sent_at__lt=cutoff)
+    deleted, _by_model = expired.delete()
+    return deleted
 
 
 def _take_over(contact: User, *, password_hash: str, first_name: str, last_name: str, phone: str) -> User:

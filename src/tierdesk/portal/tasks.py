@@ -1,4 +1,5 @@
-"""Background tasks of the customer portal: sending its mails (confirmation links, invitations)."""
+"""Background tasks of the customer portal: sending its mails (confirmation links, invitations),
+forgetting account claims whose links expired."""
 
 from __future__ import annotations
 
@@ -17,3 +18,12 @@ from django.core.mail import send_mail
 def send_portal_mail(to: str, subject: str, body: str) -> None:
     """Send one plain-text mail from ``DEFAULT_FROM_EMAIL`` (``TIERDESK_FROM_EMAIL``)."""
     send_mail(subject, body, None, [to])
+
+
+@shared_task(name="tierdesk.portal.purge_claims")
+def purge_claims() -> int:
+    """Daily: forget the account claims whose links expired unconfirmed (see
+    ``services.purge_expired_claims``)."""
+    from tierdesk.portal.services import purge_expired_claims
+
+    return purge_expired_claims()
