@@ -141,6 +141,31 @@ def test_filter_q_matches_subject_text_case_insensitively(world: World, api: Any
     assert ids(client.get("tickets", {"q": "no such words"})) == set()
 
 
+def test_filter_q_ignores_case_in_every_alphabet_and_finds_parts_of_words(world: World, api: Any) -> None:
+    """SQLite's LIKE folds only ASCII; the subject index (trigrams on SQLite, on PostgreSQL
+    UPPER with a trigram GIN) must find «Принтер» for «принтер» on both."""
+    printer = world.ticket(subject="Принтер не печатает")
+    quoted = world.ticket(subject='Tray "A4" empty; 50% toner')
+    client = api(world.admin)
+    for q in ("принтер", "ПРИНТЕР", "нтер не", "ПЕЧАТ"):
+        assert ids(client.get("tickets", {"q": q})) == {printer.pk}, q
+    # FTS5 and LIKE syntax in the text is only text.
+    assert ids(client.get("tickets", {"q": '"A4"'})) == {quoted.pk}
+    assert ids(client.get("tickets", {"q": "50%"})) == {quoted.pk}
+    for q in ('" OR "', "NEAR(tray toner)", "tray*", "A4 AND toner", "_0%", '"""'):
+        assert ids(client.get("tickets", {"q": q})) == set(), q
+    # Shorter than a trigram still works.
+    assert ids(client.get("tickets", {"q": "a4"})) == {quoted.pk}
+
+
+def test_filter_q_follows_a_changed_subject(world: World, api: Any) -> None:
+    ticket = world.ticket(subject="Scanner offline")
+    services.update_ticket(ticket, actor=world.l1, changes={"subject": "Плоттер не отвечает"})
+    client = api(world.admin)
+    assert ids(client.get("tickets", {"q": "scanner"})) == set()
+    assert ids(client.get("tickets", {"q": "плоттер"})) == {ticket.pk}
+
+
 def test_filter_q_matches_a_ticket_number(world: World, api: Any, queue: Queue) -> None:
     client = api(world.admin)
     number = queue.beta.number

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.db import connections
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from tierdesk.audit.models import AuditEvent
@@ -243,7 +245,7 @@ class TicketFilters:
         if self.q:
             text = self.q.strip()
             number = parse_ticket_number(text)
-            match = Q(subject__icontains=text)
+            match = subject_condition(text, qs.db)
             if number is not None:
                 match |= Q(pk=number)
             qs = qs.filter(match)
@@ -253,6 +255,24 @@ class TicketFilters:
 
             qs = qs.filter(sla_condition(self.sla))
         return qs
+
+
+# The FTS5 trigram index of subjects on SQLite (tickets migration 0010); the text is a parameter.
+_SUBJECT_MATCH = "SELECT rowid FROM tickets_ticket_subject_fts WHERE tickets_ticket_subject_fts MATCH %s"
+
+
+def subject_condition(text: str, using: str = "default") -> Q:
+    """Tickets whose subject contains ``text``, ignoring case.
+
+    PostgreSQL: ``UPPER(subject) LIKE UPPER('%text%')`` (``icontains``), served by the trigram
+    GIN index of migration 0003. SQLite: the FTS5 trigram index of migration 0010, as one quoted
+    FTS5 string (a substring match: FTS5 syntax in the text is only text), which folds the case
+    of every alphabet; SQLite's own ``LIKE`` folds ASCII only. Text shorter than a trigram
+    falls back to ``icontains``."""
+    if connections[using].vendor != "sqlite" or len(text) < 3:
+        return Q(subject__icontains=text)
+    phrase = '"' + text.replace('"', '""') + '"'
+    return Q(pk__in=RawSQL(_SUBJECT_MATCH, (phrase,)))  # noqa: S611
 
 
 def ticket_page(
