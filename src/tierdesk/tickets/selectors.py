@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import BooleanField, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
@@ -258,7 +258,14 @@ class TicketFilters:
 
 
 # The FTS5 trigram index of subjects on SQLite (tickets migration 0010); the text is a parameter.
-_SUBJECT_MATCH = "SELECT rowid FROM tickets_ticket_subject_fts WHERE tickets_ticket_subject_fts MATCH %s"
+# "+id" keeps SQLite from driving the query by the list of matches: it reads the queue in its
+# order and checks each ticket against the matches, stopping at a page. Driving by the list
+# sorted every match of a common word (35 ms for "printer" in 27,000 of 100,000 subjects,
+# against 13 ms; a rare word or none: 7-15 ms either way).
+_SUBJECT_MATCH = (
+    '+"tickets_ticket"."id" IN '
+    "(SELECT rowid FROM tickets_ticket_subject_fts WHERE tickets_ticket_subject_fts MATCH %s)"
+)
 
 
 def subject_condition(text: str, using: str = "default") -> Q:
@@ -272,7 +279,7 @@ def subject_condition(text: str, using: str = "default") -> Q:
     if connections[using].vendor != "sqlite" or len(text) < 3:
         return Q(subject__icontains=text)
     phrase = '"' + text.replace('"', '""') + '"'
-    return Q(pk__in=RawSQL(_SUBJECT_MATCH, (phrase,)))  # noqa: S611
+    return Q(RawSQL(_SUBJECT_MATCH, (phrase,), output_field=BooleanField()))  # noqa: S611
 
 
 def ticket_page(
