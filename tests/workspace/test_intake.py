@@ -54,3 +54,19 @@ def test_contact_lookup(client: Client, world: World) -> None:
     client.force_login(world.l1_b_only)
     html = client.get(reverse("workspace:contact_lookup"), {"lookup": "b"}).content.decode()
     assert "bob@beta.test" in html and "alpha.test" not in html
+
+
+def test_contact_lookup_ignores_case_in_every_alphabet(client: Client, world: World) -> None:
+    """On a call the agent types the name as he hears it: «иванов» must find «Иванов» (SQLite's
+    LIKE folds ASCII only; the __casefold transform folds every alphabet on both databases)."""
+    from tierdesk.orgs.services import create_contact
+
+    ivanov = create_contact(
+        world.org_b, actor=world.l1, email="Ivanov@Beta.test", first_name="Пётр", last_name="Иванов"
+    )
+    create_contact(world.org_a, actor=world.l1, email="ivanova@alpha.test", last_name="Иванова")
+    client.force_login(world.l1_b_only)
+    for text in ("иванов", "ИВАНОВ", "пётр", "IVANOV@BETA"):
+        html = client.get(reverse("workspace:contact_lookup"), {"lookup": text}).content.decode()
+        assert ivanov.email in html, text
+        assert "ivanova@alpha.test" not in html  # another organisation's, still hidden

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -6,3 +8,7 @@ class CommonConfig(AppConfig):
 
     name = "tierdesk.common"
     label = "common"
+
+    def ready(self) -> None:
+        # The __casefold transform and its SQLite function (registered on each new connection).
+        from tierdesk.common import lookups  # noqa: F401

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tierdesk.accounts.choices import Role
 from tierdesk.accounts.models import User
+from tierdesk.common.lookups import casefold
 from tierdesk.tickets.choices import OPEN_STATUSES
 from tierdesk.tickets.models import Category, Ticket, TicketLink, parse_ticket_number
 from tierdesk.tickets.selectors import TicketFilters, agent_scope
@@ -117,11 +118,13 @@ def find_contacts(user: User, text: str, *, limit: int = 30) -> list[User]:
     qs = visible_contacts(user)
     text = text.strip()[:100]
     if text:
+        # Case folded in every alphabet ("иванов" finds «Иванов»), on SQLite too.
+        folded = casefold(text)
         qs = qs.filter(
-            Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(email__icontains=text)
-            | Q(phone__icontains=text)
+            Q(first_name__casefold__contains=folded)
+            | Q(last_name__casefold__contains=folded)
+            | Q(email__casefold__contains=folded)
+            | Q(phone__contains=text)
         )
     return list(qs[:limit])
 
