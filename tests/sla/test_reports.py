@@ -234,6 +234,21 @@ def test_an_organisation_manager_sees_his_own_and_other_customers_nothing(desk: 
     assert report(None) == []
 
 
+def test_outcomes_restrict_like_every_tenant_scoped_model(desk: Desk) -> None:
+    """``SlaOutcome.objects.restrict`` is what the reports count from."""
+    world = desk.world
+
+    def orgs(user: Any) -> set[int]:
+        return set(SlaOutcome.objects.restrict(user).values_list("organisation_id", flat=True))
+
+    everyone = {world.org_a.pk, world.org_b.pk}
+    assert orgs(world.admin) == orgs(world.l1) == everyone
+    assert orgs(world.l1_b_only) == orgs(world.manager_b) == {world.org_b.pk}
+    assert orgs(world.manager_a) == {world.org_a.pk}
+    assert orgs(world.customer_a) == orgs(None) == set()
+    assert SlaOutcome.objects.restrict(world.l1_b_only).count() == 3
+
+
 # --- The API ----------------------------------------------------------------------------------
 
 

@@ -487,6 +487,36 @@ class EscalationFiring(models.Model):
         return f"{self.rule} @ {self.ticket_id}"
 
 
+def reported_organisations(user: Any) -> frozenset[int] | None:
+    """Ids of the organisations whose SLA compliance ``user`` may read; ``None``: all of them.
+    Administrators every organisation; agents those their teams serve (on any line:
+    compliance is the organisation's, not the line's); an organisation manager his own; anyone
+    else none."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_admin:
+        return None
+    if user.is_agent:
+        from tierdesk.tickets.selectors import agent_scope  # tickets' selectors read SLA models
+
+        scope = agent_scope(user)
+        return None if scope.all_organisations else scope.organisation_ids
+    if user.is_org_manager and user.organisation_id is not None:
+        return frozenset({user.organisation_id})
+    return frozenset()
+
+
+class SlaOutcomeQuerySet(models.QuerySet["SlaOutcome"]):
+    def restrict(self, user: Any, action: str = "view") -> SlaOutcomeQuerySet:
+        """The verdicts ``user`` may count: those of ``reported_organisations(user)``."""
+        scope = reported_organisations(user)
+        if scope is None:
+            return self
+        if not scope:
+            return self.none()
+        return self.filter(organisation_id__in=sorted(scope))
+
+
 class SlaOutcome(models.Model):
     """A target's verdict for one ticket, recorded once and never changed: met or breached, with
     the deadline, when it was achieved and the business time it took. SLA compliance reports
@@ -498,7 +528,11 @@ class SlaOutcome(models.Model):
     policy = models.ForeignKey(
         SlaPolicy, verbose_name=_("service level"), on_delete=models.PROTECT, related_name="+"
     )
-    organisation = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    # Indexed with recorded_at below: an agent's or manager's report reads his organisations'
+    # verdicts of a period.
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     line = models.ForeignKey("tickets.SupportLine", on_delete=models.PROTECT, related_name="+")
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
@@ -507,11 +541,16 @@ class SlaOutcome(models.Model):
     business_seconds = models.PositiveIntegerField(_("business time taken (s)"), null=True, blank=True)
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
+    objects = SlaOutcomeQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("SLA outcome")
         verbose_name_plural = _("SLA outcomes")
         constraints = [models.UniqueConstraint(fields=["ticket", "target", "cycle"], name="sla_outcome_once")]
-        indexes = [models.Index(fields=["recorded_at"], name="sla_outcome_recorded_idx")]
+        indexes = [
+            models.Index(fields=["recorded_at"], name="sla_outcome_recorded_idx"),
+            models.Index(fields=["organisation", "recorded_at"], name="sla_outcome_org_recorded_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.target}: {'breached' if self.breached else 'met'}"

@@ -34,7 +34,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from tierdesk.common.errors import DomainError
 from tierdesk.sla.choices import TargetKind
-from tierdesk.sla.models import SlaOutcome
+from tierdesk.sla.models import SlaOutcome, reported_organisations
 from tierdesk.tickets.choices import Priority
 
 if TYPE_CHECKING:
@@ -120,41 +120,11 @@ def period(first_day: dt.date, last_day: dt.date) -> Period:
 # --- Who sees which organisations' numbers ---------------------------------------------------
 
 
-def _organisation_scope(user: User | None) -> frozenset[int] | None:
-    """Ids of the organisations whose compliance ``user`` may read; ``None``: all of them."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return frozenset()
-    if user.is_admin:
-        return None
-    if user.is_agent:
-        from tierdesk.tickets.selectors import agent_scope
-
-        scope = agent_scope(user)
-        return None if scope.all_organisations else scope.organisation_ids
-    if user.is_org_manager and user.organisation_id is not None:
-        return frozenset({user.organisation_id})
-    return frozenset()
-
-
-def visible_outcomes(user: User | None) -> QuerySet[SlaOutcome]:
-    """The verdicts ``user`` may count (see the module's docstring).
-
-    It plays the part of ``SlaOutcome.objects.restrict(user)``: outcomes are read only here.
-    """
-    scope = _organisation_scope(user)
-    outcomes = SlaOutcome.objects.all()
-    if scope is None:
-        return outcomes
-    if not scope:
-        return outcomes.none()
-    return outcomes.filter(organisation_id__in=sorted(scope))
-
-
 def may_report_on(user: User | None, organisation_id: int) -> bool:
     """Whether ``user`` may read the compliance of this organisation (and it exists)."""
     from tierdesk.orgs.models import Organisation
 
-    scope = _organisation_scope(user)
+    scope = reported_organisations(user)
     if scope is not None and organisation_id not in scope:
         return False
     return Organisation.objects.filter(pk=organisation_id).exists()
@@ -265,7 +235,7 @@ def compliance(
             field="end",
             code="invalid_period",
         )
-    outcomes = visible_outcomes(user).filter(recorded_at__gte=start, recorded_at__lt=end)
+    outcomes = SlaOutcome.objects.restrict(user).filter(recorded_at__gte=start, recorded_at__lt=end)
     if target is not None:
         outcomes = outcomes.filter(target=target)
     if organisation is not None:
