@@ -57,6 +57,25 @@ def test_a_bad_mailbox_is_refused_with_the_field(world: World, api: Any) -> None
     assert not Mailbox.objects.exists()
 
 
+@pytest.mark.parametrize("host", ["imap.desk.test", "10.0.0.5", "[2001:db8::1]", "localhost.evil.test"])
+def test_imap_without_tls_is_refused_for_a_server_elsewhere(world: World, api: Any, host: str) -> None:
+    response = api(world.admin).post(
+        "mail/mailboxes", {**MAILBOX, "imap_host": host, "imap_security": "none"}
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["field"] == "imap_security" and "TLS" in body["detail"]
+    assert not Mailbox.objects.exists()
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.1.1", "::1", "[::1]", "mail.localhost"])
+def test_imap_without_tls_is_allowed_on_this_machine(world: World, api: Any, host: str) -> None:
+    response = api(world.admin).post(
+        "mail/mailboxes", {**MAILBOX, "imap_host": host, "imap_security": "none"}
+    )
+    assert response.status_code == 201, response.content
+
+
 def test_staff_see_received_mail_of_their_scope_customers_none(world: World, api: Any) -> None:
     a = services.import_message(mail(sender="alex@alpha.test"), transport=Transport.IMAP)
     b = services.import_message(mail(sender="bob@beta.test"), transport=Transport.IMAP)

@@ -72,13 +72,18 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 
 @api.exception_handler(DjangoValidationError)
 def on_model_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    """A model's own rule (``clean``): 400 in the shape of a 422 — ``detail``, ``code``,
+    ``field`` and every problem in ``errors``."""
     messages = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-    first = next(iter(messages.items()))
-    return api.create_response(
-        request,
-        {"detail": f"{first[0]}: {' '.join(first[1])}", "code": "invalid", "errors": messages},
-        status=400,
-    )
+    problems = [
+        {"field": "" if name == "__all__" else name, "message": message}
+        for name, texts in messages.items()
+        for message in texts
+    ]
+    first = problems[0]
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    body = {"detail": detail, "code": "invalid", "field": first["field"], "errors": problems}
+    return api.create_response(request, body, status=400)
 
 
 @api.exception_handler(HttpError)

@@ -5,9 +5,11 @@ their templates, and the addresses that bounce."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -22,6 +24,16 @@ def raw_message_path(instance: Any, filename: str) -> str:
     the ticket is the same file, written once."""
     digest = instance.raw_sha256
     return f"attachments/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); names are not resolved."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Mailbox(models.Model):
@@ -105,6 +117,23 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>"
+
+    def clean(self) -> None:
+        """Without TLS the IMAP password and the mail cross the network in clear: allowed for a
+        server on this machine only, as the choice's label says."""
+        super().clean()
+        host = self.imap_host.strip().strip("[]").lower()
+        if self.imap_security == self.Security.NONE and host and not _is_loopback(host):
+            raise ValidationError(
+                {
+                    "imap_security": _(
+                        "Without TLS the password and the mail cross the network in clear: choose "
+                        "TLS or STARTTLS for %(host)s (no encryption is for a server on this "
+                        "machine only)."
+                    )
+                    % {"host": self.imap_host}
+                }
+            )
 
     def audit_snapshot(self) -> dict[str, Any]:
         """What the audit trail keeps: every setting, but of the password only whether it is set
