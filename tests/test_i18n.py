@@ -380,7 +380,7 @@ def test_update_script_uses_the_same_makemessages_options() -> None:
     assert "makemessages -l ru --no-location" in script
     assert "compilemessages -l ru" in script
     ignores = [pattern.strip("'\"") for pattern in re.findall(r"--ignore=(\S+)", script)]
-    # (compilemessages' --ignore=.venv is in the makemessages list as well.)
+    # (compilemessages' --ignore=.venv and --ignore=bench are in the makemessages list as well.)
     assert set(ignores) == set(MAKEMESSAGES_IGNORES), "keep MAKEMESSAGES_IGNORES in sync with the script"
 
 
