@@ -196,16 +196,7 @@ def _route(row: InboundMessage, parsed: ParsedMessage, raw: bytes, *, mailbox: M
     # A person who writes again is reachable again: cleared as by hand, and audited the same.
     failing = FailingAddress.objects.filter(address=sender_address).first()
     if failing is not None:
-        record_event(
-            failing,
-            event_type=EventType.MAIL_ADDRESS_CLEARED,
-            actor=None,
-            organisation=None,
-            old={"address": failing.address, "failures": failing.failures},
-            message=_("A message from this address arrived: it works again."),
-            system_label="mail",
-        )
-        failing.delete()
+        _clear(failing, actor=None, message=_("A message from this address arrived: it works again."))
     sender = _find_person(sender_address)
     ticket = _thread(parsed, sender)
     if ticket is not None:
@@ -652,12 +643,19 @@ def assign_message(
 def clear_failing_address(failing: FailingAddress, *, actor: User | None) -> None:
     """The address works again (the customer fixed his mailbox): mail to it resumes. Audited."""
     _require_staff(actor)
+    _clear(failing, actor=actor)
+
+
+def _clear(failing: FailingAddress, *, actor: User | None, message: str = "") -> None:
+    """Forget a failing address, audited (``actor`` None: the import, labelled "mail")."""
     record_event(
         failing,
         event_type=EventType.MAIL_ADDRESS_CLEARED,
         actor=actor,
         organisation=None,
         old={"address": failing.address, "failures": failing.failures},
+        message=message,
+        system_label="mail",
     )
     failing.delete()
 
